@@ -1,0 +1,11 @@
+import { Transform } from 'class-transformer';
+
+/**
+ * Query numbers are plain decimal integers: a string of digits becomes a number;
+ * anything else (`1e2`, `+5`, `5.0`, a repeated parameter) is left as is and
+ * fails the `@IsInt()` that follows.
+ */
+export const QueryInt = () =>
+  Transform(({ value }: { value: unknown }) =>
+    typeof value === 'string' && /^[0-9]{1,15}$/.test(value) ? Number(value) : value,
+  );

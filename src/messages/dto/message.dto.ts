@@ -1,0 +1,71 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { IsDefined, IsInt, IsOptional, IsString, Max, Min } from 'class-validator';
+import { QueryInt } from '../../common/dto/query-int.js';
+import { MESSAGE_TYPES } from '../message.js';
+
+/** Shapes only; the rules (blank, length, type values) live in `MessagesService`, shared with the socket. */
+export class SendMessageDto {
+  @ApiProperty({ example: 'Hello', description: 'Not blank; at most MESSAGE_MAX_LENGTH (4000) characters; stored exactly as sent' })
+  @IsDefined({ message: 'content is required' })
+  content!: string;
+
+  @ApiProperty({ example: 'Zk1vT3n0cPq8RwYe' })
+  @IsDefined({ message: 'user_id is required' })
+  user_id!: string;
+
+  @ApiPropertyOptional({ enum: MESSAGE_TYPES, default: 'text' })
+  @IsOptional()
+  type?: string;
+
+  @ApiPropertyOptional({
+    example: 'c0f8a6e2-1',
+    minLength: 1,
+    maxLength: 64,
+    description: 'Idempotency key: a repeat within IDEMPOTENCY_TTL answers the original message',
+  })
+  @IsOptional()
+  client_msg_id?: string;
+}
+
+export class MessageDto {
+  @ApiProperty({ example: 'q3Xv9kTz0bLm2AaP.0000000001', description: 'Opaque; increases in the room order' })
+  id!: string;
+
+  @ApiProperty({ example: 'q3Xv9kTz0bLm2AaP' })
+  room_id!: string;
+
+  @ApiProperty({ example: 'Zk1vT3n0cPq8RwYe' })
+  user_id!: string;
+
+  @ApiProperty({ example: 'Hello' })
+  content!: string;
+
+  @ApiProperty({ enum: MESSAGE_TYPES, example: 'text' })
+  type!: string;
+
+  @ApiProperty({ example: '2024-04-01T12:00:00.000Z' })
+  created_at!: string;
+
+  @ApiPropertyOptional({ example: 'c0f8a6e2-1', description: 'Present when the sender gave one' })
+  client_msg_id?: string;
+}
+
+export class MessagesQueryDto {
+  @ApiPropertyOptional({ minimum: 1, maximum: 200, default: 50 })
+  @IsOptional()
+  @QueryInt()
+  @IsInt({ message: 'limit must be an integer from 1 to 200' })
+  @Min(1, { message: 'limit must be an integer from 1 to 200' })
+  @Max(200, { message: 'limit must be an integer from 1 to 200' })
+  limit: number = 50;
+
+  @ApiPropertyOptional({ description: 'The `limit` messages just older than this message id' })
+  @IsOptional()
+  @IsString({ message: 'before must be a message id' })
+  before?: string;
+
+  @ApiPropertyOptional({ description: 'The `limit` messages just newer than this message id' })
+  @IsOptional()
+  @IsString({ message: 'after must be a message id' })
+  after?: string;
+}

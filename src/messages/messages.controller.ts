@@ -1,0 +1,45 @@
+import { Body, Controller, Get, Header, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiErrors } from '../common/http/api-errors.decorator.js';
+import { MessageDto, MessagesQueryDto, SendMessageDto } from './dto/message.dto.js';
+import type { Message } from './message.js';
+import { MessagesService } from './messages.service.js';
+
+@ApiTags('messages')
+@Controller('rooms/:room_id/messages')
+export class MessagesController {
+  constructor(private readonly messages: MessagesService) {}
+
+  @Post()
+  @HttpCode(200)
+  @ApiOperation({
+    summary: 'Send a message',
+    description: 'Stored, then broadcast to every WebSocket client in the room on every instance.',
+  })
+  @ApiOkResponse({ type: MessageDto })
+  @ApiErrors(400, 404, 413, 415)
+  async send(@Param('room_id') roomId: string, @Body() body: SendMessageDto): Promise<Message> {
+    const { message } = await this.messages.send({
+      roomId,
+      userId: body.user_id,
+      content: body.content,
+      type: body.type,
+      clientMsgId: body.client_msg_id,
+    });
+    return message;
+  }
+
+  @Get()
+  @Header('Content-Type', 'application/json; charset=utf-8')
+  @ApiOperation({
+    summary: 'Read messages, oldest first',
+    description: 'The last `limit` messages, or with `before`/`after` the page just older/newer than a message id.',
+  })
+  @ApiOkResponse({ type: [MessageDto] })
+  @ApiErrors(400, 404)
+  async list(@Param('room_id') roomId: string, @Query() query: MessagesQueryDto): Promise<string> {
+    // Stored messages are kept as their JSON text: the page is joined, never re-serialised.
+    const page = await this.messages.list(roomId, query);
+    return `[${page.join(',')}]`;
+  }
+}

@@ -1,0 +1,5 @@
+export interface Room {
+  id: string;
+  name: string;
+  created_at: string;
+}

@@ -1,0 +1,38 @@
+import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ListQueryDto } from '../common/dto/list-query.dto.js';
+import { ApiErrors } from '../common/http/api-errors.decorator.js';
+import { CreateRoomDto, RoomDto } from './dto/room.dto.js';
+import type { Room } from './room.js';
+import { RoomsService } from './rooms.service.js';
+
+@ApiTags('rooms')
+@Controller('rooms')
+export class RoomsController {
+  constructor(private readonly rooms: RoomsService) {}
+
+  @Post()
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Create a room' })
+  @ApiOkResponse({ type: RoomDto })
+  @ApiErrors(400, 413, 415)
+  create(@Body() body: CreateRoomDto): Promise<Room> {
+    return this.rooms.create(body.name);
+  }
+
+  @Get()
+  @ApiOperation({ summary: 'List rooms, oldest first' })
+  @ApiOkResponse({ type: [RoomDto] })
+  @ApiErrors(400)
+  list(@Query() query: ListQueryDto): Promise<Room[]> {
+    return this.rooms.list(query.offset, query.limit);
+  }
+
+  @Get(':room_id')
+  @ApiOperation({ summary: 'Get a room' })
+  @ApiOkResponse({ type: RoomDto })
+  @ApiErrors(404)
+  get(@Param('room_id') roomId: string): Promise<Room> {
+    return this.rooms.get(roomId);
+  }
+}

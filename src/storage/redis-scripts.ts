@@ -1,0 +1,32 @@
+import type { RedisClient } from './storage.tokens.js';
+
+/**
+ * A Lua script registered on a client with `defineCommand`: ioredis sends EVALSHA
+ * and falls back to EVAL once per connection, so each call is one round trip.
+ */
+export class RedisScript<TResult> {
+  constructor(
+    private readonly name: string,
+    private readonly numberOfKeys: number,
+    private readonly lua: string,
+  ) {}
+
+  run(redis: RedisClient, keys: string[], args: (string | number)[]): Promise<TResult> {
+    const client = redis as unknown as Record<string, (...a: (string | number)[]) => Promise<TResult>>;
+    if (typeof client[this.name] !== 'function') {
+      redis.defineCommand(this.name, { numberOfKeys: this.numberOfKeys, lua: this.lua });
+    }
+    return client[this.name](...keys, ...args);
+  }
+}
+
+/** One page of an id list, resolved through a hash of JSON rows, in one round trip. */
+export const pageOfHash = new RedisScript<(string | null)[]>(
+  'parleyPageOfHash',
+  2,
+  `
+local ids = redis.call('LRANGE', KEYS[1], ARGV[1], ARGV[1] + ARGV[2] - 1)
+if #ids == 0 then return {} end
+return redis.call('HMGET', KEYS[2], unpack(ids))
+`,
+);

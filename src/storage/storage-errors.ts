@@ -1,0 +1,23 @@
+import { DomainError } from '../common/errors/domain-error.js';
+
+// Reply errors that mean "Redis cannot serve right now", not "our command is wrong".
+const TRANSIENT_REPLY = /^(LOADING|CLUSTERDOWN|TRYAGAIN|MASTERDOWN|READONLY|BUSY|NOREPLICAS)\b/;
+
+/**
+ * Maps a failure of the Redis client to the domain: connection loss, timeouts and
+ * transient replies become `StorageUnavailable` (503 / error frame); anything else
+ * is a bug and is rethrown as is (500, logged).
+ */
+export function toStorageError(err: unknown): Error {
+  if (err instanceof DomainError) return err;
+  if (err instanceof Error) {
+    if (err.name === 'ReplyError' && !TRANSIENT_REPLY.test(err.message)) return err;
+    return DomainError.storageUnavailable();
+  }
+  return new Error(String(err));
+}
+
+/** `promise.catch(rethrowStorage)`: rethrows through `toStorageError`. */
+export function rethrowStorage(err: unknown): never {
+  throw toStorageError(err);
+}

@@ -1,0 +1,5 @@
+export interface User {
+  id: string;
+  username: string;
+  created_at: string;
+}
