@@ -3,6 +3,7 @@ import { APP_FILTER } from '@nestjs/core';
 import { ConfigModule } from '@nestjs/config';
 import { HttpExceptionFilter } from './common/filters/http-exception.filter.js';
 import type { Env } from './config/env.schema.js';
+import { GatewayModule } from './gateway/gateway.module.js';
 import { HealthModule } from './health/health.module.js';
 import { MessagesModule } from './messages/messages.module.js';
 import { RoomsModule } from './rooms/rooms.module.js';
@@ -29,6 +30,7 @@ export class AppModule {
         RoomsModule,
         UsersModule,
         MessagesModule,
+        GatewayModule,
         HealthModule,
       ],
       providers: [{ provide: APP_FILTER, useClass: HttpExceptionFilter }],

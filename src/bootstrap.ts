@@ -9,6 +9,8 @@ import type { IncomingMessage } from 'node:http';
 import { AppModule } from './app.module.js';
 import { createValidationPipe } from './common/http/validation.pipe.js';
 import { type Env, parseTrustProxy } from './config/env.schema.js';
+import { ChatWsAdapter } from './gateway/chat-ws.adapter.js';
+import { UpgradeLimiter } from './throttle/upgrade-limiter.js';
 
 export const API_PREFIX = 'api/v1';
 
@@ -53,6 +55,7 @@ export async function createApp(env: Env): Promise<NestFastifyApplication> {
   // JSON only: a text/plain body is a 415, not a string for the validator.
   fastify.removeContentTypeParser(['text/plain']);
 
+  app.useWebSocketAdapter(new ChatWsAdapter(app, { env, limiter: app.get(UpgradeLimiter) }));
   app.setGlobalPrefix(API_PREFIX, { exclude: ['health', 'health/ready', 'metrics'] });
   app.useGlobalPipes(createValidationPipe());
   const origins = env.CORS_ORIGINS.split(',').map((o) => o.trim()).filter((o) => o !== '');

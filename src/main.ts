@@ -6,9 +6,32 @@ import { loadEnv } from './config/load-env.js';
 async function main(): Promise<void> {
   const env = loadEnv();
   const app = await createApp(env);
-  app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
+  const logger = new Logger('Parley');
+
+  // Graceful shutdown: stop accepting, close sockets with 1001, finish in-flight
+  // requests, exit 0 — forced after SHUTDOWN_TIMEOUT seconds at the latest.
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.log(`${signal} received: shutting down (at most ${env.SHUTDOWN_TIMEOUT} s)`);
+    setTimeout(() => {
+      logger.warn('Shutdown timeout reached: exiting now');
+      process.exit(0);
+    }, env.SHUTDOWN_TIMEOUT * 1000).unref();
+    app.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error(`Error during shutdown: ${String(err)}`);
+        process.exit(0);
+      },
+    );
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+
   await app.listen(env.PORT, env.HOST);
-  new Logger('Parley').log(`Listening on http://${env.HOST}:${env.PORT} (API /api/v1, docs /docs)`);
+  logger.log(`Listening on http://${env.HOST}:${env.PORT} (API /api/v1, WebSocket /api/v1/ws, docs /docs)`);
 }
 
 main().catch((err: unknown) => {

@@ -1,5 +1,7 @@
 import { Inject, Injectable, Module, type OnApplicationShutdown } from '@nestjs/common';
-import { REDIS, type RedisClient, STORE_KIND, type StoreKind } from '../storage/storage.tokens.js';
+import { INSTANCE_ID, REDIS, type RedisClient } from '../storage/storage.tokens.js';
+import { ConnectionHub } from './connection-hub.js';
+import { MemoryPresence, Presence, RedisPresence } from './presence.js';
 import { MemoryRoomBroker, RoomBroker } from './room-broker.js';
 import { RedisRoomBroker } from './redis-room-broker.js';
 
@@ -16,12 +18,20 @@ class BrokerLifecycle implements OnApplicationShutdown {
   providers: [
     {
       provide: RoomBroker,
-      inject: [STORE_KIND, REDIS],
-      useFactory: (kind: StoreKind, redis: RedisClient | null) =>
-        kind === 'redis' && redis ? new RedisRoomBroker(redis) : new MemoryRoomBroker(),
+      inject: [REDIS],
+      useFactory: (redis: RedisClient | null) => (redis ? new RedisRoomBroker(redis) : new MemoryRoomBroker()),
     },
+    {
+      provide: Presence,
+      inject: [RoomBroker, REDIS, INSTANCE_ID],
+      useFactory: (broker: RoomBroker, redis: RedisClient | null, instanceId: string) =>
+        broker instanceof RedisRoomBroker && redis
+          ? new RedisPresence(redis, instanceId, broker.publishCommand)
+          : new MemoryPresence(broker as MemoryRoomBroker),
+    },
+    ConnectionHub,
     BrokerLifecycle,
   ],
-  exports: [RoomBroker],
+  exports: [RoomBroker, Presence, ConnectionHub],
 })
 export class RealtimeModule {}

@@ -6,6 +6,7 @@ import type { Env } from '../config/env.schema.js';
 import { REDIS, type RedisClient, STORE_KIND, type StoreKind } from '../storage/storage.tokens.js';
 import { ApiThrottlerGuard } from './api-throttler.guard.js';
 import { RedisThrottlerStorage } from './redis-throttler.storage.js';
+import { API_THROTTLER, UpgradeLimiter } from './upgrade-limiter.js';
 
 @Module({
   imports: [
@@ -15,7 +16,7 @@ import { RedisThrottlerStorage } from './redis-throttler.storage.js';
         throttlers: [
           {
             // 'default' keeps the headers unsuffixed: X-RateLimit-Limit, Retry-After.
-            name: 'default',
+            name: API_THROTTLER,
             ttl: config.get('RATE_LIMIT_TTL', { infer: true }) * 1000,
             limit: config.get('RATE_LIMIT_LIMIT', { infer: true }),
           },
@@ -25,6 +26,7 @@ import { RedisThrottlerStorage } from './redis-throttler.storage.js';
       }),
     }),
   ],
-  providers: [{ provide: APP_GUARD, useClass: ApiThrottlerGuard }],
+  providers: [{ provide: APP_GUARD, useClass: ApiThrottlerGuard }, UpgradeLimiter],
+  exports: [UpgradeLimiter],
 })
 export class ThrottleModule {}

@@ -1,0 +1,186 @@
+import type { INestApplicationContext } from '@nestjs/common';
+import { WsAdapter } from '@nestjs/platform-ws';
+import type { MessageMappingProperties } from '@nestjs/websockets';
+import proxyAddr from '@fastify/proxy-addr';
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { RawData, WebSocket, WebSocketServer } from 'ws';
+import { DomainError } from '../common/errors/domain-error.js';
+import { type Env, parseTrustProxy } from '../config/env.schema.js';
+import type { UpgradeLimiter } from '../throttle/upgrade-limiter.js';
+import { FrameRateLimiter } from './frame-rate-limiter.js';
+import { routeFrame, sendError } from './frames.js';
+import { gateOf } from './socket-gate.js';
+
+export const WS_BASE_PATH = '/api/v1/ws';
+const ROOM_PATH = /^\/api\/v1\/ws\/([^/]+)\/([^/]+)\/?$/;
+export const CLOSE_POLICY_VIOLATION = 1008;
+export const CLOSE_GOING_AWAY = 1001;
+
+/** What the upgrade handed to the gateway, on the request object. */
+export interface ChatUpgradeRequest extends IncomingMessage {
+  chat: { roomId: string; userId: string; since?: string };
+}
+
+export interface ChatWsAdapterOptions {
+  env: Env;
+  limiter: UpgradeLimiter;
+}
+
+/**
+ * `WsAdapter` for the parameterised path `/api/v1/ws/{room_id}/{user_id}`.
+ *
+ * The stock adapter matches exact paths only. This one routes every upgrade under
+ * the gateway's base path, checks `Origin` against CORS_ORIGINS (403) and counts
+ * the upgrade against the client IP's REST budget (429) before accepting, and
+ * hands the path params to the gateway on the request. Inbound frames are parsed
+ * and routed here so that every refused frame gets an error frame (the stock
+ * adapter drops them silently) and no RxJS pipeline runs per frame; handlers are
+ * still Nest's, with the gateway's filters.
+ */
+export class ChatWsAdapter extends WsAdapter {
+  private readonly trust?: (addr: string, i: number) => boolean;
+  private readonly origins: Set<string> | undefined;
+  private readonly listeners = new Map<Server, (req: IncomingMessage, socket: Duplex, head: Buffer) => void>();
+
+  constructor(
+    app: INestApplicationContext,
+    private readonly options: ChatWsAdapterOptions,
+  ) {
+    super(app);
+    const { env } = options;
+    if (env.TRUST_PROXY) this.trust = proxyAddr.compile(parseTrustProxy(env.TRUST_PROXY));
+    const origins = env.CORS_ORIGINS.split(',').map((o) => o.trim()).filter((o) => o !== '');
+    this.origins = origins.includes('*') ? undefined : new Set(origins);
+  }
+
+  override create(port: number, options: Record<string, unknown> & { path?: string } = {}) {
+    return super.create(port, {
+      ...options,
+      maxPayload: this.options.env.WS_MAX_PAYLOAD,
+      perMessageDeflate: false,
+    });
+  }
+
+  protected override ensureHttpServerExists(port: number, httpServer?: Server): Server | undefined {
+    if (this.httpServersRegistry.has(port)) return undefined;
+    if (!httpServer) return super.ensureHttpServerExists(port);
+    this.httpServersRegistry.set(port, httpServer);
+    const listener = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      socket.on('error', () => socket.destroy());
+      this.upgrade(port, req, socket, head).catch(() => refuse(socket, 500, 'Internal Server Error'));
+    };
+    httpServer.on('upgrade', listener);
+    this.listeners.set(httpServer, listener);
+    return httpServer;
+  }
+
+  private async upgrade(port: number, req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const match = ROOM_PATH.exec(url.pathname);
+    const server = (this.wsServersRegistry.get(port) ?? []).find(
+      (s: WebSocketServer & { path?: string }) => s.path === WS_BASE_PATH,
+    ) as WebSocketServer | undefined;
+    let roomId: string;
+    let userId: string;
+    try {
+      if (!match || !server) throw new Error('no route');
+      roomId = decodeURIComponent(match[1]);
+      userId = decodeURIComponent(match[2]);
+    } catch {
+      return refuse(socket, 404, 'Not Found');
+    }
+    const origin = req.headers.origin;
+    if (origin !== undefined && this.origins && !this.origins.has(origin)) {
+      return refuse(socket, 403, 'Origin not allowed');
+    }
+    const ip = this.trust ? proxyAddr(req, this.trust) : (req.socket.remoteAddress ?? '');
+    try {
+      const verdict = await this.options.limiter.consume(ip);
+      if (!verdict.allowed) {
+        return refuse(socket, 429, 'Too Many Requests', { 'Retry-After': String(verdict.retryAfter) });
+      }
+    } catch (err) {
+      if (err instanceof DomainError) return refuse(socket, 503, err.message);
+      throw err;
+    }
+    if (socket.destroyed) return;
+    const since = url.searchParams.get('since') ?? undefined;
+    (req as ChatUpgradeRequest).chat = { roomId, userId, since };
+    server.handleUpgrade(req, socket, head, (ws) => server.emit('connection', ws, req));
+  }
+
+  override bindMessageHandlers(
+    client: WebSocket,
+    handlers: MessageMappingProperties[],
+    _transform: unknown,
+  ): void {
+    const byEvent = new Map(handlers.map((h) => [h.message as string, h.callback]));
+    const { WS_RATE_LIMIT, WS_RATE_TTL } = this.options.env;
+    const budget = new FrameRateLimiter(WS_RATE_LIMIT, WS_RATE_TTL * 1000);
+    const handle = (data: RawData, isBinary: boolean) => {
+      const verdict = budget.hit(Date.now());
+      if (verdict === 'close') {
+        sendError(client, 'Too Many Requests');
+        client.close(CLOSE_POLICY_VIOLATION, 'Too Many Requests');
+        return;
+      }
+      if (verdict === 'reject') return sendError(client, 'Too Many Requests');
+      const frame = routeFrame(data, isBinary);
+      if ('error' in frame) return sendError(client, frame.error);
+      const callback = byEvent.get(frame.event);
+      if (!callback) return sendError(client, 'Unknown message type');
+      // Nest's wrapper runs the gateway's filters on a throw or a rejection.
+      void Promise.resolve(callback(frame.data)).catch((err: unknown) => this.logger.error(err));
+    };
+    const gate = gateOf(client);
+    if (!gate) {
+      client.on('message', handle);
+      return;
+    }
+    let queue: [RawData, boolean][] | null = [];
+    client.on('message', (data: RawData, isBinary: boolean) => (queue ? queue.push([data, isBinary]) : handle(data, isBinary)));
+    void gate.then((open) => {
+      const waiting = queue ?? [];
+      queue = null;
+      if (open) for (const [data, isBinary] of waiting) handle(data, isBinary);
+    });
+  }
+
+  /** Closes what the gateway's shutdown left open with 1001, then the server. */
+  override async close(server: WebSocketServer): Promise<void> {
+    for (const ws of server.clients) ws.close(CLOSE_GOING_AWAY, 'Server shutting down');
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    const timer = setTimeout(() => server.clients.forEach((ws) => ws.terminate()), 1000);
+    await closed;
+    clearTimeout(timer);
+  }
+
+  override async dispose(): Promise<void> {
+    for (const [httpServer, listener] of this.listeners) httpServer.off('upgrade', listener);
+    this.listeners.clear();
+    await super.dispose();
+  }
+}
+
+/** Answers an upgrade request with a plain HTTP error and `{"detail"}`, then drops the socket. */
+function refuse(socket: Duplex, status: number, detail: string, headers: Record<string, string> = {}): void {
+  if (socket.destroyed) return;
+  const body = JSON.stringify({ detail });
+  const reason: Record<number, string> = {
+    403: 'Forbidden',
+    404: 'Not Found',
+    429: 'Too Many Requests',
+    500: 'Internal Server Error',
+    503: 'Service Unavailable',
+  };
+  const extra = Object.entries(headers)
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('');
+  socket.end(
+    `HTTP/1.1 ${status} ${reason[status] ?? 'Error'}\r\n` +
+      `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+      `X-Request-Id: ${randomUUID()}\r\nConnection: close\r\n${extra}\r\n${body}`,
+  );
+}
