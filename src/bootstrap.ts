@@ -3,7 +3,7 @@ import type { LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { AppModule } from './app.module.js';
@@ -40,6 +40,15 @@ export async function createApp(env: Env): Promise<NestFastifyApplication> {
     requestIdHeader: false,
     genReqId: requestId,
     logger: false,
+    // Ids are at most 64 characters; longer path segments are simply unknown (404), not a 414.
+    maxParamLength: 2048,
+    // Fastify's own refusals before routing (a malformed URL): same `{"detail"}` shape.
+    frameworkErrors: (err: FastifyError, req: FastifyRequest, reply: FastifyReply) => {
+      void reply
+        .status(400)
+        .header('X-Request-Id', req.id)
+        .send({ detail: err.code === 'FST_ERR_BAD_URL' ? 'Malformed URL' : 'Bad Request' });
+    },
   });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.register(env), adapter, {
     logger: LOG_LEVELS[env.LOG_LEVEL],
@@ -48,9 +57,10 @@ export async function createApp(env: Env): Promise<NestFastifyApplication> {
   });
   const fastify = app.getHttpAdapter().getInstance();
 
-  fastify.addHook('onRequest', (req: FastifyRequest, reply: FastifyReply, done: () => void) => {
+  // onSend, not onRequest: it also covers answers other hooks send early (CORS preflight).
+  fastify.addHook('onSend', (req: FastifyRequest, reply: FastifyReply, payload: unknown, done) => {
     void reply.header('X-Request-Id', req.id);
-    done();
+    done(null, payload);
   });
   // JSON only: a text/plain body is a 415, not a string for the validator.
   fastify.removeContentTypeParser(['text/plain']);
@@ -59,7 +69,12 @@ export async function createApp(env: Env): Promise<NestFastifyApplication> {
   app.setGlobalPrefix(API_PREFIX, { exclude: ['health', 'health/ready', 'metrics'] });
   app.useGlobalPipes(createValidationPipe());
   const origins = env.CORS_ORIGINS.split(',').map((o) => o.trim()).filter((o) => o !== '');
-  app.enableCors({ origin: origins.includes('*') ? '*' : origins, exposedHeaders: ['X-Request-Id', 'Retry-After'] });
+  app.enableCors({
+    origin: origins.includes('*') ? '*' : origins,
+    exposedHeaders: ['X-Request-Id', 'Retry-After', 'X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset'],
+    // An OPTIONS that is not a preflight is routed like any request (404 {"detail"}), not a text/plain 400.
+    strictPreflight: false,
+  });
 
   const document = SwaggerModule.createDocument(
     app,

@@ -87,6 +87,10 @@ export class Env {
 
   @Transform(toInt) @IsInt() @Min(1) @Max(600)
   SHUTDOWN_TIMEOUT = 10;
+
+  /** Seconds without a heartbeat after which an instance counts as dead and its presence is removed. */
+  @Transform(toInt) @IsInt() @Min(3) @Max(600)
+  INSTANCE_TTL = 30;
 }
 
 export type EnvKey = keyof Env;
@@ -154,7 +158,8 @@ export function parseTrustProxy(value: string): string[] {
     const ok =
       NAMED_RANGES.has(entry) ||
       (family !== 0 && extra === undefined &&
-        (bits === undefined || (/^[0-9]{1,3}$/.test(bits) && Number(bits) <= maxBits)));
+        // A /0 range trusts every address: that is the blanket trust this setting refuses.
+        (bits === undefined || (/^[0-9]{1,3}$/.test(bits) && Number(bits) >= 1 && Number(bits) <= maxBits)));
     if (!ok) {
       throw new ConfigError(
         `Invalid configuration:\nTRUST_PROXY: ${JSON.stringify(entry)} is not an IP address, CIDR range ` +

@@ -20,19 +20,19 @@ import { DomainError, ErrorCode } from '../common/errors/domain-error.js';
 import type { Env } from '../config/env.schema.js';
 import { MessagesService } from '../messages/messages.service.js';
 import { ChatConnection } from '../realtime/chat-connection.js';
-import { ConnectionHub } from '../realtime/connection-hub.js';
+import { CLOSE_INTERNAL, ConnectionHub } from '../realtime/connection-hub.js';
 import { Presence } from '../realtime/presence.js';
 import { RoomBroker } from '../realtime/room-broker.js';
 import { eventEnvelope } from '../realtime/room-event.js';
 import { RoomsService } from '../rooms/rooms.service.js';
 import { UsersService } from '../users/users.service.js';
 import { CLOSE_GOING_AWAY, type ChatUpgradeRequest, WS_BASE_PATH } from './chat-ws.adapter.js';
-import { historyFrame, joinFrame, leaveFrame, sendError, typingFrame } from './frames.js';
+import { historyFrame, sendError, typingFrame } from './frames.js';
+import { joinFrame, leaveFrame } from '../realtime/presence-frames.js';
 import { setGate } from './socket-gate.js';
 import { WsErrorFilter } from './ws-error.filter.js';
 
 export const CLOSE_NOT_FOUND = 4404;
-export const CLOSE_INTERNAL = 1011;
 const TYPING_INTERVAL_MS = 1000;
 
 /**
@@ -64,6 +64,7 @@ export class ChatGateway
   }
 
   onModuleInit(): void {
+    this.hub.setGapFiller((roomId, fromSeq, toSeq) => this.messages.missed(roomId, fromSeq, toSeq));
     this.heartbeat = setInterval(() => this.beat(), this.pingIntervalMs);
     this.heartbeat.unref();
   }

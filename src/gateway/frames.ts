@@ -39,20 +39,6 @@ export function historyFrame(history: History): string {
   return `{"type":"history","messages":[${history.page.join(',')}]${recovered}}`;
 }
 
-function systemFrame(event: 'join' | 'leave', userId: string): string {
-  const verb = event === 'join' ? 'joined' : 'left';
-  return JSON.stringify({
-    type: 'system',
-    event,
-    user_id: userId,
-    content: `User ${userId} ${verb} the chat`,
-    timestamp: timestamp(),
-  });
-}
-
-export const joinFrame = (userId: string) => systemFrame('join', userId);
-export const leaveFrame = (userId: string) => systemFrame('leave', userId);
-
 export function typingFrame(userId: string, roomId: string): string {
   return JSON.stringify({ type: 'typing', user_id: userId, room_id: roomId, timestamp: timestamp() });
 }

@@ -59,8 +59,10 @@ export class MessagesService {
     const type = input.type === undefined ? 'text' : input.type;
     if (typeof userId !== 'string') throw DomainError.validation('user_id must be a string');
     if (typeof content !== 'string') throw DomainError.validation('content must be a string');
-    if (content.trim() === '') throw DomainError.validation('content must not be blank');
-    if (content.length > this.maxLength && codePointLength(content) > this.maxLength) {
+    const trimmed = content.trim();
+    if (trimmed === '') throw DomainError.validation('content must not be blank');
+    // Limits apply after trimming; the content is stored exactly as sent.
+    if (trimmed.length > this.maxLength && codePointLength(trimmed) > this.maxLength) {
       throw DomainError.validation(`content must be at most ${this.maxLength} characters`);
     }
     if (!(MESSAGE_TYPES as readonly unknown[]).includes(type)) {
@@ -118,6 +120,17 @@ export class MessagesService {
     }
     const r = await this.messages.range(roomId, 1, Number.MAX_SAFE_INTEGER, this.historyLimit);
     return since === undefined ? { page: r.page, lastSeq: r.last } : { page: r.page, recovered: false, lastSeq: r.last };
+  }
+
+  /** Retained messages with sequence in [fromSeq, toSeq] (a live stream's gap fill). */
+  async missed(roomId: string, fromSeq: number, toSeq: number): Promise<{ fromSeq: number; page: MessagePage }> {
+    const r = await this.messages.range(roomId, fromSeq, toSeq, MAX_RECOVERY);
+    const lo = Math.min(toSeq, r.last) - r.page.length + 1;
+    // More missed than one page, or already trimmed: no exact fill is possible.
+    if (lo > Math.max(fromSeq, r.first) || fromSeq < r.first) {
+      throw DomainError.validation('too many messages missed to fill the gap');
+    }
+    return { fromSeq: lo, page: r.page };
   }
 
   private cursor(roomId: string, name: string, id: string): number {

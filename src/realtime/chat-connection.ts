@@ -12,6 +12,12 @@ export class ChatConnection {
   state: 'pending' | 'live' | 'closed' = 'pending';
   /** Events that arrived while pending, in broker order. */
   buffered: RoomEvent[] = [];
+  /**
+   * Messages up to this sequence were in the history frame. Their pub/sub notices
+   * can still arrive after it (the history is read on another Redis connection),
+   * and are skipped.
+   */
+  historySeq = 0;
   /** Answered the last heartbeat ping. */
   alive = true;
   /** When a typing frame of this connection was last relayed (ms). */

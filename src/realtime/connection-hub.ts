@@ -4,26 +4,40 @@ import { WebSocket } from 'ws';
 import type { Env } from '../config/env.schema.js';
 import type { ChatConnection } from './chat-connection.js';
 import { RoomBroker } from './room-broker.js';
-import { parseEnvelope } from './room-event.js';
+import { parseEnvelope, type RoomEvent } from './room-event.js';
+
+/** Stored messages from `fromSeq` on, as their JSON (what a gap fill reads back). */
+export type GapFiller = (roomId: string, fromSeq: number, toSeq: number) => Promise<{ fromSeq: number; page: string[] }>;
 
 interface LocalRoom {
   connections: Set<ChatConnection>;
   subscribed: Promise<void>;
+  /** Highest message sequence seen on this room's stream on this instance; -1 until the first. */
+  lastSeq: number;
+  /** Events held back while a gap is being filled from storage, or null. */
+  held: RoomEvent[] | null;
 }
 
 export const CLOSE_SLOW_CONSUMER = 1013;
+export const CLOSE_INTERNAL = 1011;
+const FILL_ATTEMPTS = 6;
 
 /**
  * Which sockets are in which room on this instance, and the delivery of room
  * events to them. Each frame is encoded once and the same buffer is written to
  * every socket; writes never wait on a socket, and a socket whose unsent buffer
  * passes WS_MAX_BUFFERED is closed (1013) instead of slowing the room.
+ *
+ * Message sequences are checked per room: a jump (pub/sub lost something, e.g.
+ * while the subscriber reconnected) is filled from storage before anything newer
+ * is delivered, so live clients never silently miss a message.
  */
 @Injectable()
 export class ConnectionHub {
   private readonly logger = new Logger(ConnectionHub.name);
   private readonly rooms = new Map<string, LocalRoom>();
   private readonly maxBuffered: number;
+  private gapFiller?: GapFiller;
 
   constructor(
     @Inject(RoomBroker) private readonly broker: RoomBroker,
@@ -31,6 +45,12 @@ export class ConnectionHub {
   ) {
     this.maxBuffered = config.get('WS_MAX_BUFFERED', { infer: true });
     broker.onEnvelope((roomId, envelope) => this.deliver(roomId, envelope));
+    broker.onResync(() => this.resyncAll());
+  }
+
+  /** How missed messages are read back from storage (set by the gateway, which owns the messages service). */
+  setGapFiller(filler: GapFiller): void {
+    this.gapFiller = filler;
   }
 
   /** Adds the connection to its room (pending) and resolves once this instance receives the room's events. */
@@ -38,7 +58,7 @@ export class ConnectionHub {
     let room = this.rooms.get(conn.roomId);
     if (!room) {
       const subscribed = this.broker.subscribe(conn.roomId);
-      const created: LocalRoom = { connections: new Set(), subscribed };
+      const created: LocalRoom = { connections: new Set(), subscribed, lastSeq: -1, held: null };
       this.rooms.set(conn.roomId, created);
       subscribed.catch(() => {
         // The next attach retries; a failed subscription must not stay cached.
@@ -51,7 +71,6 @@ export class ConnectionHub {
       await room.subscribed;
     } catch (err) {
       room.connections.delete(conn);
-      if (this.rooms.get(conn.roomId) === room) this.rooms.delete(conn.roomId);
       throw err;
     }
   }
@@ -62,6 +81,7 @@ export class ConnectionHub {
    */
   goLive(conn: ChatConnection, historyFrame: string, lastSeq: number): void {
     if (conn.state !== 'pending') return;
+    conn.historySeq = lastSeq;
     this.write(conn, Buffer.from(historyFrame));
     for (const event of conn.buffered) {
       if (event.seq !== 0 && event.seq <= lastSeq) continue;
@@ -87,7 +107,7 @@ export class ConnectionHub {
     this.write(conn, Buffer.from(frame));
   }
 
-  connections(): Iterable<ChatConnection> {
+  connections(): ChatConnection[] {
     const all: ChatConnection[] = [];
     for (const room of this.rooms.values()) for (const c of room.connections) all.push(c);
     return all;
@@ -108,6 +128,27 @@ export class ConnectionHub {
     if (!room) return;
     const event = parseEnvelope(envelope);
     if (!event) return;
+    if (room.held) room.held.push(event);
+    else this.dispatch(roomId, room, event);
+  }
+
+  private dispatch(roomId: string, room: LocalRoom, event: RoomEvent): void {
+    if (event.seq > 0) {
+      // Only messages carry a sequence; events (join, leave, typing) are 0.
+      if (room.lastSeq >= 0) {
+        if (event.seq <= room.lastSeq) return; // delivered already, by a gap fill
+        if (event.seq > room.lastSeq + 1 && this.gapFiller) {
+          room.held = [event];
+          void this.fill(roomId, room, room.lastSeq + 1, event.seq - 1);
+          return;
+        }
+      }
+      room.lastSeq = event.seq;
+    }
+    this.fanOut(room, event);
+  }
+
+  private fanOut(room: LocalRoom, event: RoomEvent): void {
     let data: Buffer | undefined;
     for (const conn of room.connections) {
       if (conn.userId === event.exceptUser) continue;
@@ -115,15 +156,65 @@ export class ConnectionHub {
         conn.buffered.push(event);
         continue;
       }
+      if (event.seq !== 0 && event.seq <= conn.historySeq) continue;
       data ??= Buffer.from(event.frame);
       this.write(conn, data);
+    }
+  }
+
+  /** Reads [fromSeq, toSeq] back from storage, delivers it, then what was held meanwhile. */
+  private async fill(roomId: string, room: LocalRoom, fromSeq: number, toSeq: number): Promise<void> {
+    try {
+      const missed = await this.readMissed(roomId, fromSeq, toSeq);
+      missed.page.forEach((frame, i) => {
+        const seq = missed.fromSeq + i;
+        if (seq <= room.lastSeq) return;
+        room.lastSeq = seq;
+        this.fanOut(room, { seq, exceptUser: '', frame });
+      });
+      this.logger.warn(`room ${roomId}: recovered ${missed.page.length} message(s) missed by pub/sub`);
+    } catch (err) {
+      // Cannot tell these clients what they missed: make them reconnect with ?since=.
+      this.logger.error(`room ${roomId}: could not fill a message gap (${String(err)}); closing its sockets`);
+      for (const conn of room.connections) conn.ws.close(CLOSE_INTERNAL, 'Missed messages; reconnect with ?since=');
+      room.lastSeq = -1;
+    }
+    const held = room.held ?? [];
+    room.held = null;
+    for (const event of held) {
+      if (room.held) (room.held as RoomEvent[]).push(event);
+      else this.dispatch(roomId, room, event);
+    }
+  }
+
+  /** The gap from storage; retried briefly, as the subscriber may be back before the command connection. */
+  private async readMissed(roomId: string, fromSeq: number, toSeq: number) {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.gapFiller!(roomId, fromSeq, toSeq);
+      } catch (err) {
+        if (attempt >= FILL_ATTEMPTS) throw err;
+        await new Promise((resolve) => setTimeout(resolve, 250 * attempt));
+      }
+    }
+  }
+
+  /** After the transport reconnected: fetch whatever every local room missed. */
+  private resyncAll(): void {
+    if (!this.gapFiller) return;
+    for (const [roomId, room] of this.rooms) {
+      if (room.lastSeq < 0 || room.held) continue;
+      room.held = [];
+      void this.fill(roomId, room, room.lastSeq + 1, Number.MAX_SAFE_INTEGER);
     }
   }
 
   private write(conn: ChatConnection, data: Buffer): void {
     const ws = conn.ws;
     if (ws.readyState !== WebSocket.OPEN) return;
-    if (ws.bufferedAmount + data.length > this.maxBuffered) {
+    // The backlog already queued decides, not this frame: a large history frame
+    // on an idle socket (a client recovering with ?since=) is fine.
+    if (ws.bufferedAmount > this.maxBuffered) {
       this.dropSlowConsumer(conn);
       return;
     }

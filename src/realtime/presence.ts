@@ -1,6 +1,7 @@
 import { redisKeys } from '../storage/redis-keys.js';
 import { RedisScript } from '../storage/redis-scripts.js';
-import { rethrowStorage } from '../storage/storage-errors.js';
+import { DomainError } from '../common/errors/domain-error.js';
+import { rethrowStorage, toStorageError } from '../storage/storage-errors.js';
 import type { RedisClient } from '../storage/storage.tokens.js';
 import type { MemoryRoomBroker } from './room-broker.js';
 import { eventEnvelope } from './room-event.js';
@@ -78,12 +79,20 @@ return n
  * the connections of an instance that died can be subtracted (see the reaper).
  */
 export class RedisPresence extends Presence {
+  /** Leaves that could not be counted while Redis was away; retried when it is back. */
+  private owed: [roomId: string, userId: string, leaveFrame: string][] = [];
+
   constructor(
     private readonly redis: RedisClient,
     private readonly instanceId: string,
     private readonly publishCommand: 'PUBLISH' | 'SPUBLISH',
   ) {
     super();
+    redis.on('ready', () => {
+      const owed = this.owed;
+      this.owed = [];
+      for (const [roomId, userId, frame] of owed) void this.leave(roomId, userId, frame).catch(() => undefined);
+    });
   }
 
   async join(roomId: string, userId: string, joinFrame: string): Promise<boolean> {
@@ -96,11 +105,19 @@ export class RedisPresence extends Presence {
   }
 
   async leave(roomId: string, userId: string, leaveFrame: string): Promise<boolean> {
-    const n = await leaveScript
-      .run(this.redis, this.keys(roomId), [userId, `${this.instanceId}|${userId}`,
-        eventEnvelope(userId, leaveFrame), this.publishCommand])
-      .catch(rethrowStorage);
-    return n === 0;
+    try {
+      const n = await leaveScript.run(this.redis, this.keys(roomId), [
+        userId,
+        `${this.instanceId}|${userId}`,
+        eventEnvelope(userId, leaveFrame),
+        this.publishCommand,
+      ]);
+      return n === 0;
+    } catch (err) {
+      const error = toStorageError(err);
+      if (error instanceof DomainError) this.owed.push([roomId, userId, leaveFrame]);
+      throw error;
+    }
   }
 
   private keys(roomId: string): string[] {

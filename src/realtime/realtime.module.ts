@@ -1,6 +1,7 @@
 import { Inject, Injectable, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { INSTANCE_ID, REDIS, type RedisClient } from '../storage/storage.tokens.js';
 import { ConnectionHub } from './connection-hub.js';
+import { InstanceRegistry } from './instance-registry.js';
 import { MemoryPresence, Presence, RedisPresence } from './presence.js';
 import { MemoryRoomBroker, RoomBroker } from './room-broker.js';
 import { RedisRoomBroker } from './redis-room-broker.js';
@@ -30,6 +31,7 @@ class BrokerLifecycle implements OnApplicationShutdown {
           : new MemoryPresence(broker as MemoryRoomBroker),
     },
     ConnectionHub,
+    InstanceRegistry,
     BrokerLifecycle,
   ],
   exports: [RoomBroker, Presence, ConnectionHub],

@@ -2,6 +2,8 @@ import { Logger } from '@nestjs/common';
 import type { Cluster, Redis } from 'ioredis';
 import { redisKeys, roomIdOfChannel } from '../storage/redis-keys.js';
 import { rethrowStorage } from '../storage/storage-errors.js';
+import { waitUntilReady } from '../storage/redis.client.js';
+import { DomainError } from '../common/errors/domain-error.js';
 import type { RedisClient } from '../storage/storage.tokens.js';
 import { type EnvelopeHandler, RoomBroker } from './room-broker.js';
 
@@ -16,17 +18,29 @@ export class RedisRoomBroker extends RoomBroker {
   private readonly subscriber: Redis | Cluster;
   private readonly sharded: boolean;
   private handler: EnvelopeHandler = () => undefined;
+  private resync: () => void = () => undefined;
 
   constructor(private readonly redis: RedisClient) {
     super();
     this.sharded = 'nodes' in redis && typeof (redis as Cluster).nodes === 'function';
-    this.subscriber = this.sharded ? (redis as Cluster).duplicate() : (redis as Redis).duplicate();
+    // On a cluster, one subscriber per master: a single connection can only
+    // SSUBSCRIBE to the slots of its own node.
+    this.subscriber = this.sharded
+      ? (redis as Cluster).duplicate(undefined, { shardedSubscribers: true })
+      : (redis as Redis).duplicate();
     this.subscriber.on('error', (err: Error) => this.logger.debug(`subscriber: ${err.message}`));
     const deliver = (channel: string, message: string) => {
       const roomId = roomIdOfChannel(channel);
       if (roomId !== undefined) this.handler(roomId, message);
     };
     this.subscriber.on(this.sharded ? 'smessage' : 'message', deliver);
+    // After a reconnect ioredis re-subscribes by itself; whatever was published
+    // while the subscriber was away must be fetched from storage.
+    let connectedBefore = false;
+    this.subscriber.on('ready', () => {
+      if (connectedBefore) this.resync();
+      connectedBefore = true;
+    });
   }
 
   get publishCommand(): 'PUBLISH' | 'SPUBLISH' {
@@ -34,6 +48,10 @@ export class RedisRoomBroker extends RoomBroker {
   }
 
   async subscribe(roomId: string): Promise<void> {
+    // The subscriber connects lazily and queues nothing while away: wait briefly.
+    if (this.subscriber.status !== 'ready' && !(await waitUntilReady(this.subscriber, 1500))) {
+      throw DomainError.storageUnavailable();
+    }
     const channel = redisKeys.roomChannel(roomId);
     await (this.sharded ? this.subscriber.ssubscribe(channel) : this.subscriber.subscribe(channel)).catch(
       rethrowStorage,
@@ -56,6 +74,10 @@ export class RedisRoomBroker extends RoomBroker {
 
   onEnvelope(handler: EnvelopeHandler): void {
     this.handler = handler;
+  }
+
+  onResync(handler: () => void): void {
+    this.resync = handler;
   }
 
   async close(): Promise<void> {

@@ -14,6 +14,8 @@ export abstract class RoomBroker {
   abstract publish(roomId: string, envelope: string): Promise<void>;
   /** The single sink for envelopes arriving on this instance (set by the hub). */
   abstract onEnvelope(handler: EnvelopeHandler): void;
+  /** Called after the transport reconnected: envelopes may have been missed meanwhile. */
+  abstract onResync(handler: () => void): void;
 }
 
 /** The in-process bus: delivery is synchronous, so publish order is storage order. */
@@ -43,5 +45,9 @@ export class MemoryRoomBroker extends RoomBroker {
 
   onEnvelope(handler: EnvelopeHandler): void {
     this.handler = handler;
+  }
+
+  onResync(): void {
+    // In-process delivery never drops anything.
   }
 }

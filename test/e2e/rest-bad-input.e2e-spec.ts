@@ -1,0 +1,421 @@
+import { api, type ApiResponse, startServer, type TestServer } from '../support/app.js';
+import { type RedisServer, startRedis } from '../support/redis-server.js';
+
+/**
+ * Every way a client can get a request wrong, per endpoint: the answer is the right
+ * status with exactly `{"detail": "..."}` (naming the field for validation errors),
+ * and nothing is stored.
+ */
+
+const MESSAGE_MAX_LENGTH = 4000;
+const BODY_LIMIT = 64 * 1024;
+
+type Client = ReturnType<typeof api>;
+
+function expectError(res: ApiResponse, status: number, detail: unknown = expect.any(String)): void {
+  expect({ status: res.status, body: res.body }).toEqual({ status, body: { detail } });
+  expect(res.headers.get('x-request-id')).toBeTruthy();
+}
+
+/** A JSON object of exactly `size` bytes: `base` plus an ignored padding field. */
+function padded(base: Record<string, unknown>, size: number): string {
+  const skeleton = JSON.stringify({ ...base, pad: '' });
+  const body = JSON.stringify({ ...base, pad: 'p'.repeat(size - Buffer.byteLength(skeleton)) });
+  expect(Buffer.byteLength(body)).toBe(size);
+  return body;
+}
+
+/** A request with full control over the body bytes and headers (fetch adds no Content-Type to bytes). */
+async function raw(
+  baseUrl: string,
+  path: string,
+  body: string | Uint8Array,
+  headers: Record<string, string> = {},
+): Promise<ApiResponse> {
+  const res = await fetch(`${baseUrl}/api/v1${path}`, { method: 'POST', headers, body });
+  const text = await res.text();
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = text;
+  }
+  return { status: res.status, body: json, text, headers: res.headers };
+}
+
+describe('REST bad input', () => {
+  let redis: RedisServer;
+  let server: TestServer;
+  let client: Client;
+  let roomId: string;
+  let otherRoomId: string;
+  let userId: string;
+  let messageIds: string[];
+  let otherRoomMessageId: string;
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    server = await startServer({ REDIS_URL: redis.url, RATE_LIMIT_LIMIT: '1000000' });
+    client = api(server.baseUrl);
+    roomId = (await client.post('/rooms', { name: 'Bad input' })).body.id;
+    otherRoomId = (await client.post('/rooms', { name: 'Other' })).body.id;
+    userId = (await client.post('/users', { username: 'sender' })).body.id;
+    messageIds = [];
+    for (const content of ['one', 'two', 'three']) {
+      messageIds.push((await client.post(`/rooms/${roomId}/messages`, { content, user_id: userId })).body.id);
+    }
+    otherRoomMessageId = (await client.post(`/rooms/${otherRoomId}/messages`, { content: 'x', user_id: userId }))
+      .body.id;
+  }, 60_000);
+
+  afterAll(async () => {
+    await server?.stop();
+    await redis?.stop();
+  });
+
+  /** Everything a client can see of the store. */
+  async function snapshot(): Promise<unknown> {
+    const [rooms, users, messages, others] = await Promise.all([
+      client.get('/rooms?limit=1000'),
+      client.get('/users?limit=1000'),
+      client.get(`/rooms/${roomId}/messages?limit=200`),
+      client.get(`/rooms/${otherRoomId}/messages?limit=200`),
+    ]);
+    expect([rooms.status, users.status, messages.status, others.status]).toEqual([200, 200, 200, 200]);
+    return { rooms: rooms.body, users: users.body, messages: messages.body, others: others.body };
+  }
+
+  /** Runs `request` and checks that the store looks exactly the same afterwards. */
+  async function storesNothing(request: () => Promise<ApiResponse>): Promise<ApiResponse> {
+    const before = await snapshot();
+    const res = await request();
+    expect(await snapshot()).toEqual(before);
+    return res;
+  }
+
+  interface Endpoint {
+    name: string;
+    path: () => string;
+    valid: () => Record<string, unknown>;
+  }
+
+  const endpoints: Endpoint[] = [
+    { name: 'POST /api/v1/rooms', path: () => '/rooms', valid: () => ({ name: 'Fine' }) },
+    { name: 'POST /api/v1/users', path: () => '/users', valid: () => ({ username: 'fine_name' }) },
+    {
+      name: 'POST /api/v1/rooms/:room_id/messages',
+      path: () => `/rooms/${roomId}/messages`,
+      valid: () => ({ content: 'Fine', user_id: userId }),
+    },
+  ];
+
+  describe.each(endpoints)('$name body handling', (endpoint) => {
+    it.each([
+      ['an unterminated object', '{"content": "x", "name": "x", "username": "xyz"'],
+      ['unquoted keys', '{name: "x"}'],
+      ['single quotes', "{'name': 'x'}"],
+      ['a trailing comma', '{"name": "x",}'],
+      ['form data labelled as JSON', 'name=x&username=xyz'],
+    ])('answers 400 for malformed JSON (%s) and stores nothing', async (_what, body) => {
+      expectError(await storesNothing(() => client.post(endpoint.path(), body)), 400);
+    });
+
+    it('answers 400 for an empty JSON body and stores nothing', async () => {
+      expectError(await storesNothing(() => client.post(endpoint.path(), '')), 400);
+    });
+
+    it.each([['[]'], ['[{"name":"x","username":"xyz","content":"x"}]'], ['"General"'], ['42'], ['null'], ['true']])(
+      'answers 400 for the non-object JSON %s and stores nothing',
+      async (body) => {
+        expectError(await storesNothing(() => client.post(endpoint.path(), body)), 400);
+      },
+    );
+
+    it('answers 415 for a text/plain body and stores nothing', async () => {
+      const body = JSON.stringify(endpoint.valid());
+      const res = await storesNothing(() => raw(server.baseUrl, endpoint.path(), body, { 'content-type': 'text/plain' }));
+      expectError(res, 415);
+    });
+
+    it('answers 415 for a body without Content-Type and stores nothing', async () => {
+      const body = new TextEncoder().encode(JSON.stringify(endpoint.valid()));
+      const res = await storesNothing(() => raw(server.baseUrl, endpoint.path(), body));
+      expectError(res, 415);
+    });
+
+    it('answers 415 for a form-encoded body and stores nothing', async () => {
+      const res = await storesNothing(() =>
+        raw(server.baseUrl, endpoint.path(), 'name=x&username=xyz&content=x', {
+          'content-type': 'application/x-www-form-urlencoded',
+        }),
+      );
+      expectError(res, 415);
+    });
+
+    it('answers 413 for a body one byte over BODY_LIMIT and stores nothing', async () => {
+      const body = padded(endpoint.valid(), BODY_LIMIT + 1);
+      expectError(await storesNothing(() => client.post(endpoint.path(), body)), 413);
+    });
+
+    it('answers 413 for a body far over BODY_LIMIT and stores nothing', async () => {
+      const body = padded(endpoint.valid(), 10 * BODY_LIMIT);
+      expectError(await storesNothing(() => client.post(endpoint.path(), body)), 413);
+    });
+  });
+
+  it('accepts a body of exactly BODY_LIMIT bytes', async () => {
+    const res = await client.post('/rooms', padded({ name: 'Exactly at the limit' }, BODY_LIMIT));
+    expect(res.status).toBe(200);
+    expect(res.body.name).toBe('Exactly at the limit');
+  });
+
+  describe('POST /api/v1/rooms', () => {
+    it.each([
+      ['a missing name', {}],
+      ['a null name', { name: null }],
+      ['a number', { name: 123 }],
+      ['a boolean', { name: true }],
+      ['an array', { name: ['General'] }],
+      ['an object', { name: { text: 'General' } }],
+      ['an empty name', { name: '' }],
+      ['a blank name', { name: '   ' }],
+      ['a name of JavaScript whitespace', { name: '\t\n\u00a0\u2003' }],
+      ['101 characters', { name: 'a'.repeat(101) }],
+      ['101 emoji', { name: '👋'.repeat(101) }],
+      ['101 emoji between spaces', { name: `  ${'👋'.repeat(101)}  ` }],
+      ['the field under another name', { Name: 'General' }],
+    ])('answers 400 naming "name" for %s and stores nothing', async (_what, body) => {
+      const res = await storesNothing(() => client.post('/rooms', body));
+      expectError(res, 400, expect.stringContaining('name'));
+    });
+
+    it('accepts 100 emoji (the boundary, in code points)', async () => {
+      const res = await client.post('/rooms', { name: '👋'.repeat(100) });
+      expect(res.status).toBe(200);
+      expect(res.body.name).toBe('👋'.repeat(100));
+    });
+  });
+
+  describe('POST /api/v1/users', () => {
+    it.each([
+      ['a missing username', {}],
+      ['a null username', { username: null }],
+      ['a number', { username: 12345 }],
+      ['an array', { username: ['alice'] }],
+      ['an empty username', { username: '' }],
+      ['2 characters', { username: 'ab' }],
+      ['33 characters', { username: 'a'.repeat(33) }],
+      ['a leading space', { username: ' alice' }],
+      ['a trailing space', { username: 'alice ' }],
+      ['a trailing newline', { username: 'alice\n' }],
+      ['an inner space', { username: 'al ice' }],
+      ['a non-ASCII letter', { username: 'ålice' }],
+      ['emoji', { username: '👋👋👋' }],
+      ['punctuation', { username: 'alice!' }],
+      ['an @', { username: 'a@example.com' }],
+    ])('answers 400 naming "username" for %s and stores nothing', async (_what, body) => {
+      const res = await storesNothing(() => client.post('/users', body));
+      expectError(res, 400, expect.stringContaining('username'));
+    });
+
+    it('accepts 3 and 32 characters (the boundaries)', async () => {
+      expect((await client.post('/users', { username: 'abc' })).status).toBe(200);
+      expect((await client.post('/users', { username: 'b'.repeat(32) })).status).toBe(200);
+    });
+  });
+
+  describe('POST /api/v1/rooms/:room_id/messages', () => {
+    const path = () => `/rooms/${roomId}/messages`;
+
+    it.each([
+      ['a missing content', {}],
+      ['a null content', { content: null }],
+      ['a number', { content: 42 }],
+      ['an array', { content: ['x'] }],
+      ['an object', { content: { text: 'x' } }],
+      ['an empty content', { content: '' }],
+      ['a blank content', { content: '   ' }],
+      ['a content of JavaScript whitespace', { content: '\n\t\u00a0\u3000' }],
+      [`${MESSAGE_MAX_LENGTH + 1} characters`, { content: 'a'.repeat(MESSAGE_MAX_LENGTH + 1) }],
+      [`${MESSAGE_MAX_LENGTH + 1} emoji`, { content: '😀'.repeat(MESSAGE_MAX_LENGTH + 1) }],
+    ])('answers 400 naming "content" for %s and stores nothing', async (_what, body) => {
+      const res = await storesNothing(() => client.post(path(), { ...body, user_id: userId }));
+      expectError(res, 400, expect.stringContaining('content'));
+    });
+
+    it.each([
+      ['a missing user_id', { content: 'x' }],
+      ['a null user_id', { content: 'x', user_id: null }],
+      ['a number', { content: 'x', user_id: 42 }],
+      ['an array', { content: 'x', user_id: ['U'] }],
+    ])('answers 400 naming "user_id" for %s and stores nothing', async (_what, body) => {
+      const res = await storesNothing(() => client.post(path(), body));
+      expectError(res, 400, expect.stringContaining('user_id'));
+    });
+
+    it.each([['system'], [''], [' text'], ['text '], ['TEXT'], ['Image'], ['video'], [5], [['text']], [{}]])(
+      'answers 400 naming "type" for the type %j and stores nothing',
+      async (type) => {
+        const res = await storesNothing(() => client.post(path(), { content: 'x', user_id: userId, type }));
+        expectError(res, 400, expect.stringContaining('type'));
+      },
+    );
+
+    it.each([[''], ['c'.repeat(65)], ['👋'.repeat(65)], [5], [['id']]])(
+      'answers 400 naming "client_msg_id" for %j and stores nothing',
+      async (clientMsgId) => {
+        const res = await storesNothing(() =>
+          client.post(path(), { content: 'x', user_id: userId, client_msg_id: clientMsgId }),
+        );
+        expectError(res, 400, expect.stringContaining('client_msg_id'));
+      },
+    );
+
+    it('answers 404 User not found for an unknown user and stores nothing', async () => {
+      const res = await storesNothing(() => client.post(path(), { content: 'x', user_id: 'no-such-user' }));
+      expectError(res, 404, 'User not found');
+    });
+
+    it('answers 404 Room not found for an unknown room and stores nothing', async () => {
+      const res = await storesNothing(() =>
+        client.post('/rooms/no-such-room/messages', { content: 'x', user_id: userId }),
+      );
+      expectError(res, 404, 'Room not found');
+    });
+
+    it(`accepts ${MESSAGE_MAX_LENGTH} emoji (the boundary, in code points)`, async () => {
+      const content = '😀'.repeat(MESSAGE_MAX_LENGTH);
+      const res = await client.post(path(), { content, user_id: userId });
+      expect(res.status).toBe(200);
+      expect(res.body.content).toBe(content);
+    });
+
+    it(`applies the ${MESSAGE_MAX_LENGTH} limit after trimming, storing the content exactly as sent`, async () => {
+      const content = ` ${'😀'.repeat(MESSAGE_MAX_LENGTH)}\n`;
+      const res = await client.post(path(), { content, user_id: userId });
+      expect({ status: res.status, detail: res.body.detail }).toEqual({ status: 200, detail: undefined });
+      expect(res.body.content === content).toBe(true);
+    });
+  });
+
+  describe.each([['/rooms'], ['/users']])('GET /api/v1%s query', (listPath) => {
+    it.each([
+      ['0'],
+      ['1001'],
+      ['-1'],
+      ['abc'],
+      ['1e2'],
+      ['5.5'],
+      ['5.0'],
+      [''],
+      ['+5'],
+      ['%205'],
+      ['0x10'],
+      ['99999999999999999999'],
+    ])('answers 400 naming "limit" for limit=%s', async (value) => {
+      expectError(await client.get(`${listPath}?limit=${value}`), 400, expect.stringContaining('limit'));
+    });
+
+    it('answers 400 naming "limit" for a repeated limit', async () => {
+      expectError(await client.get(`${listPath}?limit=1&limit=2`), 400, expect.stringContaining('limit'));
+    });
+
+    it.each([['-1'], ['abc'], ['1.5'], ['1e1'], ['']])('answers 400 naming "offset" for offset=%s', async (value) => {
+      expectError(await client.get(`${listPath}?offset=${value}`), 400, expect.stringContaining('offset'));
+    });
+
+    it('answers 400 naming "offset" for a repeated offset', async () => {
+      expectError(await client.get(`${listPath}?offset=0&offset=1`), 400, expect.stringContaining('offset'));
+    });
+
+    it('accepts the boundaries limit=1 and limit=1000', async () => {
+      const one = await client.get(`${listPath}?limit=1`);
+      expect(one.status).toBe(200);
+      expect(one.body).toHaveLength(1);
+      expect((await client.get(`${listPath}?limit=1000`)).status).toBe(200);
+    });
+
+    it('ignores unknown query parameters', async () => {
+      const res = await client.get(`${listPath}?limit=1&color=red`);
+      expect(res.status).toBe(200);
+      expect(res.body).toHaveLength(1);
+    });
+  });
+
+  describe('GET /api/v1/rooms/:room_id/messages query', () => {
+    const path = () => `/rooms/${roomId}/messages`;
+
+    it.each([['0'], ['201'], ['-1'], ['abc'], ['1e2'], ['5.5'], [''], ['+5'], ['99999999999999999999']])(
+      'answers 400 naming "limit" for limit=%s',
+      async (value) => {
+        expectError(await client.get(`${path()}?limit=${value}`), 400, expect.stringContaining('limit'));
+      },
+    );
+
+    it('answers 400 naming "limit" for a repeated limit', async () => {
+      expectError(await client.get(`${path()}?limit=1&limit=2`), 400, expect.stringContaining('limit'));
+    });
+
+    it('accepts the boundaries limit=1 and limit=200', async () => {
+      expect((await client.get(`${path()}?limit=1`)).body).toHaveLength(1);
+      expect((await client.get(`${path()}?limit=200`)).status).toBe(200);
+    });
+
+    it('answers 400 when both before and after are given', async () => {
+      const res = await client.get(`${path()}?before=${messageIds[2]}&after=${messageIds[0]}`);
+      expectError(res, 400);
+      expect(res.body.detail).toMatch(/before/);
+      expect(res.body.detail).toMatch(/after/);
+    });
+
+    it.each([['before'], ['after']])('answers 400 naming "%s" for a cursor that is not a message id', async (name) => {
+      for (const value of ['garbage', '', '0000000001', `${roomId}.1`, `${roomId}.00000000x1`]) {
+        expectError(await client.get(`${path()}?${name}=${value}`), 400, expect.stringContaining(name));
+      }
+    });
+
+    it.each([['before'], ['after']])('answers 400 naming "%s" for a message id of another room', async (name) => {
+      expectError(await client.get(`${path()}?${name}=${otherRoomMessageId}`), 400, expect.stringContaining(name));
+    });
+
+    it.each([['before'], ['after']])('answers 400 naming "%s" for a repeated cursor', async (name) => {
+      const res = await client.get(`${path()}?${name}=${messageIds[1]}&${name}=${messageIds[2]}`);
+      expectError(res, 400, expect.stringContaining(name));
+    });
+  });
+
+  describe('over-long path ids', () => {
+    const long = 'x'.repeat(300);
+
+    it.each([
+      ['GET /api/v1/rooms/:room_id', () => client.get(`/rooms/${long}`), 'Room not found'],
+      ['GET /api/v1/users/:user_id', () => client.get(`/users/${long}`), 'User not found'],
+      ['GET /api/v1/rooms/:room_id/messages', () => client.get(`/rooms/${long}/messages`), 'Room not found'],
+      [
+        'POST /api/v1/rooms/:room_id/messages',
+        () => client.post(`/rooms/${long}/messages`, { content: 'x', user_id: userId }),
+        'Room not found',
+      ],
+    ])('%s answers 404 {"detail"} for a 300-character id', async (_name, request, detail) => {
+      expectError(await storesNothing(request), 404, detail);
+    });
+  });
+
+  describe('malformed percent-encoding in the path', () => {
+    it.each([
+      ['GET /api/v1/rooms/:room_id', () => client.get('/rooms/%E0%A4%A')],
+      ['GET /api/v1/users/:user_id', () => client.get('/users/%zz')],
+      [
+        'POST /api/v1/rooms/:room_id/messages',
+        () => client.post('/rooms/%E0%A4%A/messages', { content: 'x', user_id: userId }),
+      ],
+    ])('%s answers 400 or 404 with {"detail"} and X-Request-Id', async (_name, request) => {
+      const res = await storesNothing(request);
+      expect({ status: [400, 404].includes(res.status), body: res.body }).toEqual({
+        status: true,
+        body: { detail: expect.any(String) },
+      });
+      expect(res.headers.get('x-request-id')).toBeTruthy();
+    });
+  });
+});
