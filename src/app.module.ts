@@ -1,13 +1,18 @@
 import { type DynamicModule, Module } from '@nestjs/common';
-import { APP_FILTER } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { ConfigModule } from '@nestjs/config';
+import { AuthorizeGuard, IdentifyGuard } from './auth/auth.guards.js';
+import { AuthModule } from './auth/auth.module.js';
 import { HttpExceptionFilter } from './common/filters/http-exception.filter.js';
 import type { Env } from './config/env.schema.js';
 import { GatewayModule } from './gateway/gateway.module.js';
 import { HealthModule } from './health/health.module.js';
 import { MessagesModule } from './messages/messages.module.js';
+import { createRootLogger, loggingModule } from './observability/logging.js';
+import { ObservabilityModule } from './observability/observability.module.js';
 import { RoomsModule } from './rooms/rooms.module.js';
 import { StorageModule } from './storage/storage.module.js';
+import { ApiThrottlerGuard } from './throttle/api-throttler.guard.js';
 import { ThrottleModule } from './throttle/throttle.module.js';
 import { UsersModule } from './users/users.module.js';
 
@@ -15,9 +20,11 @@ import { UsersModule } from './users/users.module.js';
 @Module({})
 export class AppModule {
   static register(env: Env): DynamicModule {
+    const root = createRootLogger(env);
     return {
       module: AppModule,
       imports: [
+        loggingModule(root),
         ConfigModule.forRoot({
           isGlobal: true,
           ignoreEnvFile: true,
@@ -26,14 +33,24 @@ export class AppModule {
           load: [() => ({ ...env })],
         }),
         StorageModule.register(env),
+        AuthModule,
         ThrottleModule,
         RoomsModule,
         UsersModule,
         MessagesModule,
         GatewayModule,
         HealthModule,
+        ObservabilityModule.register(root),
       ],
-      providers: [{ provide: APP_FILTER, useClass: HttpExceptionFilter }],
+      providers: [
+        { provide: APP_FILTER, useClass: HttpExceptionFilter },
+        // Global guards run in this order: read the bearer token (never refuses), count the
+        // request against the IP budget and, when the token is good, its `sub`'s budget (429),
+        // then refuse a missing/bad token (401) or a route rule (403). Auth off: only the throttler acts.
+        { provide: APP_GUARD, useClass: IdentifyGuard },
+        { provide: APP_GUARD, useClass: ApiThrottlerGuard },
+        { provide: APP_GUARD, useClass: AuthorizeGuard },
+      ],
     };
   }
 }

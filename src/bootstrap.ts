@@ -1,6 +1,6 @@
 import 'reflect-metadata';
-import type { LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { Logger as PinoNestLogger } from 'nestjs-pino';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
@@ -13,16 +13,6 @@ import { ChatWsAdapter } from './gateway/chat-ws.adapter.js';
 import { UpgradeLimiter } from './throttle/upgrade-limiter.js';
 
 export const API_PREFIX = 'api/v1';
-
-const LOG_LEVELS: Record<string, LogLevel[] | false> = {
-  silent: false,
-  fatal: ['fatal'],
-  error: ['fatal', 'error'],
-  warn: ['fatal', 'error', 'warn'],
-  info: ['fatal', 'error', 'warn', 'log'],
-  debug: ['fatal', 'error', 'warn', 'log', 'debug'],
-  trace: ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'],
-};
 
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -41,7 +31,7 @@ export async function createApp(env: Env): Promise<NestFastifyApplication> {
     genReqId: requestId,
     logger: false,
     // Ids are at most 64 characters; longer path segments are simply unknown (404), not a 414.
-    maxParamLength: 2048,
+    routerOptions: { maxParamLength: 2048 },
     // Fastify's own refusals before routing (a malformed URL): same `{"detail"}` shape.
     frameworkErrors: (err: FastifyError, req: FastifyRequest, reply: FastifyReply) => {
       void reply
@@ -51,10 +41,12 @@ export async function createApp(env: Env): Promise<NestFastifyApplication> {
     },
   });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.register(env), adapter, {
-    logger: LOG_LEVELS[env.LOG_LEVEL],
+    // Start-up lines are held until the pino logger takes over (JSON from the first line).
+    bufferLogs: true,
     // Fastify's own JSON parser only: no urlencoded bodies (they are a 415).
     bodyParser: false,
   });
+  app.useLogger(app.get(PinoNestLogger));
   const fastify = app.getHttpAdapter().getInstance();
 
   // onSend, not onRequest: it also covers answers other hooks send early (CORS preflight).
@@ -71,7 +63,14 @@ export async function createApp(env: Env): Promise<NestFastifyApplication> {
   const origins = env.CORS_ORIGINS.split(',').map((o) => o.trim()).filter((o) => o !== '');
   app.enableCors({
     origin: origins.includes('*') ? '*' : origins,
-    exposedHeaders: ['X-Request-Id', 'Retry-After', 'X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset'],
+    exposedHeaders: [
+      'X-Request-Id',
+      'Retry-After',
+      'X-RateLimit-Limit',
+      'X-RateLimit-Remaining',
+      'X-RateLimit-Reset',
+      'WWW-Authenticate',
+    ],
     // An OPTIONS that is not a preflight is routed like any request (404 {"detail"}), not a text/plain 400.
     strictPreflight: false,
   });
@@ -85,6 +84,14 @@ export async function createApp(env: Env): Promise<NestFastifyApplication> {
           '`/api/v1/ws/{room_id}/{user_id}` (see docs/websocket-protocol.md). Every error body is `{"detail": "..."}`.',
       )
       .setVersion('1.0')
+      .addBearerAuth({
+        type: 'http',
+        scheme: 'bearer',
+        bearerFormat: 'JWT',
+        description:
+          'Only when authentication is on (AUTH_JWT_SECRET or AUTH_JWT_PUBLIC_KEY set): a JWT whose `sub` is the ' +
+          'Parley user id; `"admin": true` to create users. See docs/authentication.md.',
+      })
       .build(),
   );
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json' });

@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import { createApp } from './bootstrap.js';
 import { ConfigError } from './config/env.schema.js';
 import { loadEnv } from './config/load-env.js';
+import { INSTANCE_ID, STORE_KIND } from './storage/storage.tokens.js';
 
 async function main(): Promise<void> {
   const env = loadEnv();
@@ -31,7 +32,15 @@ async function main(): Promise<void> {
   process.once('SIGINT', () => shutdown('SIGINT'));
 
   await app.listen(env.PORT, env.HOST);
-  logger.log(`Listening on http://${env.HOST}:${env.PORT} (API /api/v1, WebSocket /api/v1/ws, docs /docs)`);
+  const store = app.get<string>(STORE_KIND);
+  const where = env.REDIS_CLUSTER_NODES ? ` cluster ${env.REDIS_CLUSTER_NODES}` : store === 'redis' ? ' (REDIS_URL)' : '';
+  logger.log(
+    `Parley listening on http://${env.HOST}:${env.PORT} (API /api/v1, WebSocket /api/v1/ws, docs /docs) | ` +
+      `instance ${app.get<string>(INSTANCE_ID)} | store ${store}${where} | ` +
+      `rate limit ${env.RATE_LIMIT_LIMIT}/${env.RATE_LIMIT_TTL}s per IP | ws ${env.WS_RATE_LIMIT} frames/${env.WS_RATE_TTL}s | ` +
+      `body ${env.BODY_LIMIT} B | ws payload ${env.WS_MAX_PAYLOAD} B | message ${env.MESSAGE_MAX_LENGTH} chars | ` +
+      `retention ${env.MESSAGE_RETENTION} | history ${env.HISTORY_LIMIT}`,
+  );
 }
 
 main().catch((err: unknown) => {

@@ -10,6 +10,7 @@ import {
   validateSync,
   ValidationError,
 } from 'class-validator';
+import { JwtKeyError, parseJwtKey } from '../auth/jwt-key.js';
 
 /**
  * The single list of configuration variables. `.env.example` and the README's
@@ -91,6 +92,26 @@ export class Env {
   /** Seconds without a heartbeat after which an instance counts as dead and its presence is removed. */
   @Transform(toInt) @IsInt() @Min(3) @Max(600)
   INSTANCE_TTL = 30;
+
+  /** HS256 shared secret (at least 32 bytes); setting it turns authentication on. Not with AUTH_JWT_PUBLIC_KEY. */
+  @Transform(blankToUndefined) @IsOptional() @IsString()
+  AUTH_JWT_SECRET?: string;
+
+  /** RS256 (RSA) or ES256 (P-256) public key, PEM; setting it turns authentication on. Not with AUTH_JWT_SECRET. */
+  @Transform(blankToUndefined) @IsOptional() @IsString()
+  AUTH_JWT_PUBLIC_KEY?: string;
+
+  /** Required `iss` of tokens, when set. */
+  @Transform(blankToUndefined) @IsOptional() @IsString()
+  AUTH_JWT_ISSUER?: string;
+
+  /** Required `aud` of tokens, when set. */
+  @Transform(blankToUndefined) @IsOptional() @IsString()
+  AUTH_JWT_AUDIENCE?: string;
+
+  /** Seconds of leeway for token `exp` / `nbf` against clock drift. */
+  @Transform(toInt) @IsInt() @Min(0) @Max(300)
+  AUTH_CLOCK_SKEW = 30;
 }
 
 export type EnvKey = keyof Env;
@@ -115,7 +136,16 @@ function describe(errors: ValidationError[]): string {
 
 /** Validates raw environment strings into a typed `Env`; throws `ConfigError` naming each bad variable. */
 export function validateEnv(raw: Record<string, unknown>): Env {
-  const known = Object.keys(new Env()).concat(['STORE', 'REDIS_URL', 'REDIS_CLUSTER_NODES', 'TRUST_PROXY']);
+  const known = Object.keys(new Env()).concat([
+    'STORE',
+    'REDIS_URL',
+    'REDIS_CLUSTER_NODES',
+    'TRUST_PROXY',
+    'AUTH_JWT_SECRET',
+    'AUTH_JWT_PUBLIC_KEY',
+    'AUTH_JWT_ISSUER',
+    'AUTH_JWT_AUDIENCE',
+  ]);
   const picked: Record<string, unknown> = {};
   for (const key of known) {
     const value = raw[key];
@@ -140,6 +170,12 @@ export function validateEnv(raw: Record<string, unknown>): Env {
     );
   }
   if (env.TRUST_PROXY) parseTrustProxy(env.TRUST_PROXY);
+  try {
+    parseJwtKey(env);
+  } catch (err) {
+    if (err instanceof JwtKeyError) throw new ConfigError(`Invalid configuration:\n${err.message}`);
+    throw err;
+  }
   return env;
 }
 

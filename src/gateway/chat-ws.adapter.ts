@@ -20,7 +20,8 @@ export const CLOSE_GOING_AWAY = 1001;
 
 /** What the upgrade handed to the gateway, on the request object. */
 export interface ChatUpgradeRequest extends IncomingMessage {
-  chat: { roomId: string; userId: string; since?: string };
+  /** `token`: the bearer JWT from `?token=` (or an `Authorization: Bearer` header), checked by the gateway when auth is on. */
+  chat: { roomId: string; userId: string; since?: string; token?: string };
 }
 
 export interface ChatWsAdapterOptions {
@@ -107,7 +108,8 @@ export class ChatWsAdapter extends WsAdapter {
     }
     if (socket.destroyed) return;
     const since = url.searchParams.get('since') ?? undefined;
-    (req as ChatUpgradeRequest).chat = { roomId, userId, since };
+    const token = url.searchParams.get('token') ?? bearerToken(req.headers.authorization);
+    (req as ChatUpgradeRequest).chat = { roomId, userId, since, token };
     server.handleUpgrade(req, socket, head, (ws) => server.emit('connection', ws, req));
   }
 
@@ -183,4 +185,10 @@ function refuse(socket: Duplex, status: number, detail: string, headers: Record<
       `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
       `X-Request-Id: ${randomUUID()}\r\nConnection: close\r\n${extra}\r\n${body}`,
   );
+}
+
+/** The token of an `Authorization: Bearer <token>` header (non-browser clients may send it instead of `?token=`). */
+function bearerToken(header: string | undefined): string | undefined {
+  const m = header === undefined ? null : /^Bearer +(\S+) *$/i.exec(header.trim());
+  return m ? m[1] : undefined;
 }

@@ -16,6 +16,7 @@ import {
   WebSocketGateway,
 } from '@nestjs/websockets';
 import type { WebSocket } from 'ws';
+import { AuthService } from '../auth/auth.service.js';
 import { DomainError, ErrorCode } from '../common/errors/domain-error.js';
 import type { Env } from '../config/env.schema.js';
 import { MessagesService } from '../messages/messages.service.js';
@@ -33,6 +34,10 @@ import { setGate } from './socket-gate.js';
 import { WsErrorFilter } from './ws-error.filter.js';
 
 export const CLOSE_NOT_FOUND = 4404;
+/** Authentication on: missing, bad or expired token (also when the token expires while open). */
+export const CLOSE_UNAUTHENTICATED = 4401;
+/** Authentication on: the token's `sub` is not the path's user. */
+export const CLOSE_FORBIDDEN = 4403;
 const TYPING_INTERVAL_MS = 1000;
 
 /**
@@ -59,6 +64,7 @@ export class ChatGateway
     @Inject(Presence) private readonly presence: Presence,
     @Inject(RoomBroker) private readonly broker: RoomBroker,
     config: ConfigService<Env, true>,
+    private readonly auth: AuthService,
   ) {
     this.pingIntervalMs = config.get('WS_PING_INTERVAL', { infer: true }) * 1000;
   }
@@ -74,16 +80,17 @@ export class ChatGateway
   }
 
   handleConnection(ws: WebSocket, req: ChatUpgradeRequest): void {
-    const { roomId, userId, since } = req.chat;
+    const { roomId, userId, since, token } = req.chat;
     const conn = new ChatConnection(ws, roomId, userId);
     this.connections.set(ws, conn);
     ws.on('pong', () => (conn.alive = true));
-    setGate(ws, this.open(conn, since));
+    setGate(ws, this.open(conn, since, token));
   }
 
   handleDisconnect(ws: WebSocket): void {
     const conn = this.connections.get(ws);
     if (!conn) return;
+    if (conn.state === 'live') this.logger.log({ event: 'socket_close', connId: conn.id, roomId: conn.roomId });
     this.hub.detach(conn);
     if (!conn.present) return;
     conn.present = false;
@@ -107,6 +114,7 @@ export class ChatGateway
       content: frame.content,
       type: frame.type,
       clientMsgId: frame.client_msg_id,
+      transport: 'ws',
     });
     // A repeat is answered to its sender only; the original was broadcast already.
     if (duplicate) this.hub.send(conn, JSON.stringify(message));
@@ -140,12 +148,22 @@ export class ChatGateway
   }
 
   /**
-   * Checks the room and user (4404), joins the room's stream, writes the history
-   * frame and announces the user. Resolves true once frames may be handled.
+   * With auth on, checks the token (4401) and that its `sub` is the path's user
+   * (4403), and closes the socket with 4401 when the token expires. Then checks
+   * the room and user (4404), joins the room's stream, writes the history frame
+   * and announces the user. Resolves true once frames may be handled.
    */
-  private async open(conn: ChatConnection, since: string | undefined): Promise<boolean> {
+  private async open(conn: ChatConnection, since: string | undefined, token: string | undefined): Promise<boolean> {
     const { ws, roomId, userId } = conn;
     try {
+      const identity = await this.auth.authorizeSocket(token, userId);
+      if (identity) {
+        if (ws.readyState !== ws.OPEN) return false;
+        const cancel = this.auth.watchExpiry(identity, () => ws.close(CLOSE_UNAUTHENTICATED, 'Token expired'));
+        ws.once('close', cancel);
+        // A token in its last millisecond may have expired already.
+        if (ws.readyState !== ws.OPEN) return false;
+      }
       await this.rooms.assertExists(roomId);
       await this.users.assertExists(userId);
       await this.hub.attach(conn);
@@ -155,11 +173,16 @@ export class ChatGateway
       this.hub.goLive(conn, historyFrame(history), history.lastSeq);
       conn.present = true;
       await this.presence.join(roomId, userId, joinFrame(userId));
+      this.logger.log({ event: 'socket_open', connId: conn.id, roomId, userId, recovered: history.recovered });
       return true;
     } catch (err) {
       this.hub.detach(conn);
       if (err instanceof DomainError && (err.code === ErrorCode.RoomNotFound || err.code === ErrorCode.UserNotFound)) {
         ws.close(CLOSE_NOT_FOUND, err.message);
+      } else if (err instanceof DomainError && err.code === ErrorCode.Unauthenticated) {
+        ws.close(CLOSE_UNAUTHENTICATED, err.message);
+      } else if (err instanceof DomainError && err.code === ErrorCode.Forbidden) {
+        ws.close(CLOSE_FORBIDDEN, err.message);
       } else if (err instanceof DomainError) {
         sendError(ws, err.message);
         ws.close(CLOSE_INTERNAL, err.message);

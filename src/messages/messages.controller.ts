@@ -1,20 +1,26 @@
 import { Body, Controller, Get, Header, HttpCode, Param, Post, Query } from '@nestjs/common';
-import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ActsAsUser, ApiAuthErrors } from '../auth/auth.decorators.js';
 import { ApiErrors } from '../common/http/api-errors.decorator.js';
 import { MessageDto, MessagesQueryDto, SendMessageDto } from './dto/message.dto.js';
 import type { Message } from './message.js';
 import { MessagesService } from './messages.service.js';
 
 @ApiTags('messages')
+@ApiBearerAuth()
+@ApiAuthErrors()
 @Controller('rooms/:room_id/messages')
 export class MessagesController {
   constructor(private readonly messages: MessagesService) {}
 
   @Post()
   @HttpCode(200)
+  @ActsAsUser('user_id')
   @ApiOperation({
     summary: 'Send a message',
-    description: 'Stored, then broadcast to every WebSocket client in the room on every instance.',
+    description:
+      'Stored, then broadcast to every WebSocket client in the room on every instance. ' +
+      "With authentication on, `user_id` must be the token's `sub`.",
   })
   @ApiOkResponse({ type: MessageDto })
   @ApiErrors(400, 404, 413, 415)

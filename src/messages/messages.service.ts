@@ -1,9 +1,10 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Optional } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { DomainError } from '../common/errors/domain-error.js';
 import { codePointLength } from '../common/text.js';
 import type { Env } from '../config/env.schema.js';
 import { RoomsService } from '../rooms/rooms.service.js';
+import { MetricsService, type Transport } from '../observability/metrics.service.js';
 import { UsersService } from '../users/users.service.js';
 import { MESSAGE_TYPES, type MessageType, seqOfMessageId } from './message.js';
 import { type AppendResult, type MessagePage, MessagesRepository } from './messages.repository.js';
@@ -15,6 +16,8 @@ export interface SendInput {
   content: unknown;
   type?: unknown;
   clientMsgId?: unknown;
+  /** Where the message came from (metrics only). */
+  transport?: Transport;
 }
 
 export interface PageQuery {
@@ -49,6 +52,7 @@ export class MessagesService {
     private readonly rooms: RoomsService,
     private readonly users: UsersService,
     config: ConfigService<Env, true>,
+    @Optional() private readonly metrics?: MetricsService,
   ) {
     this.maxLength = config.get('MESSAGE_MAX_LENGTH', { infer: true });
     this.historyLimit = config.get('HISTORY_LIMIT', { infer: true });
@@ -76,13 +80,15 @@ export class MessagesService {
     }
     await this.rooms.assertExists(input.roomId);
     await this.users.assertExists(userId);
-    return this.messages.append({
+    const result = await this.messages.append({
       roomId: input.roomId,
       userId,
       content,
       type: type as MessageType,
       clientMsgId: clientMsgId as string | undefined,
     });
+    if (!result.duplicate) this.metrics?.messagesStored.inc({ transport: input.transport ?? 'rest' });
+    return result;
   }
 
   /** GET /messages: the last `limit`, or the page just before / after a message id. Oldest first. */

@@ -1,5 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
+import type { Socket } from 'node:net';
+import * as wsModule from 'ws';
 import { WebSocket } from 'ws';
 import type { Env } from '../config/env.schema.js';
 import type { ChatConnection } from './chat-connection.js';
@@ -16,6 +18,38 @@ interface LocalRoom {
   lastSeq: number;
   /** Events held back while a gap is being filled from storage, or null. */
   held: RoomEvent[] | null;
+}
+
+/** ws' frame builder (exported by ws at runtime, not in its type definitions). */
+const { Sender } = wsModule as unknown as {
+  Sender: {
+    frame(data: Buffer, options: { fin: boolean; rsv1: boolean; opcode: number; mask: boolean; readOnly: boolean }): Buffer[];
+  };
+};
+
+/**
+ * One outbound text frame, built once for every socket: the payload and, made on
+ * first use, the complete WebSocket frame (header + payload, unmasked as servers
+ * send) that is written to each socket as a single buffer.
+ */
+class OutboundFrame {
+  private wire?: Buffer;
+
+  constructor(readonly payload: Buffer) {}
+
+  get framed(): Buffer {
+    if (this.wire === undefined) {
+      const parts = Sender.frame(this.payload, { fin: true, rsv1: false, opcode: 1, mask: false, readOnly: true });
+      this.wire = parts.length === 1 ? parts[0] : Buffer.concat(parts);
+    }
+    return this.wire;
+  }
+}
+
+/** The parts of `ws` internals the direct write relies on. */
+interface WsInternals {
+  _socket?: Socket;
+  _sender?: { _state?: number };
 }
 
 export const CLOSE_SLOW_CONSUMER = 1013;
@@ -38,6 +72,10 @@ export class ConnectionHub {
   private readonly rooms = new Map<string, LocalRoom>();
   private readonly maxBuffered: number;
   private gapFiller?: GapFiller;
+  /** Frames written to sockets since start (read by the metrics). */
+  delivered = 0;
+  /** Called with the seconds one event took to reach every local socket (metrics). */
+  private fanOutObserver?: (seconds: number) => void;
 
   constructor(
     @Inject(RoomBroker) private readonly broker: RoomBroker,
@@ -51,6 +89,10 @@ export class ConnectionHub {
   /** How missed messages are read back from storage (set by the gateway, which owns the messages service). */
   setGapFiller(filler: GapFiller): void {
     this.gapFiller = filler;
+  }
+
+  observeFanOut(observer: (seconds: number) => void): void {
+    this.fanOutObserver = observer;
   }
 
   /** Adds the connection to its room (pending) and resolves once this instance receives the room's events. */
@@ -82,10 +124,10 @@ export class ConnectionHub {
   goLive(conn: ChatConnection, historyFrame: string, lastSeq: number): void {
     if (conn.state !== 'pending') return;
     conn.historySeq = lastSeq;
-    this.write(conn, Buffer.from(historyFrame));
+    this.write(conn, new OutboundFrame(Buffer.from(historyFrame)));
     for (const event of conn.buffered) {
       if (event.seq !== 0 && event.seq <= lastSeq) continue;
-      this.write(conn, Buffer.from(event.frame));
+      this.write(conn, new OutboundFrame(Buffer.from(event.frame)));
     }
     conn.buffered = [];
     conn.state = 'live';
@@ -104,7 +146,7 @@ export class ConnectionHub {
 
   /** A frame for this connection only (idempotent replays, errors). */
   send(conn: ChatConnection, frame: string): void {
-    this.write(conn, Buffer.from(frame));
+    this.write(conn, new OutboundFrame(Buffer.from(frame)));
   }
 
   connections(): ChatConnection[] {
@@ -135,11 +177,12 @@ export class ConnectionHub {
   private dispatch(roomId: string, room: LocalRoom, event: RoomEvent): void {
     if (event.seq > 0) {
       // Only messages carry a sequence; events (join, leave, typing) are 0.
-      if (room.lastSeq >= 0) {
-        if (event.seq <= room.lastSeq) return; // delivered already, by a gap fill
-        if (event.seq > room.lastSeq + 1 && this.gapFiller) {
+      const known = this.knownSeq(room);
+      if (known >= 0) {
+        if (event.seq <= known) return; // every live socket has it (history or a gap fill)
+        if (event.seq > known + 1 && this.gapFiller) {
           room.held = [event];
-          void this.fill(roomId, room, room.lastSeq + 1, event.seq - 1);
+          void this.fill(roomId, room, known + 1, event.seq - 1);
           return;
         }
       }
@@ -149,17 +192,34 @@ export class ConnectionHub {
   }
 
   private fanOut(room: LocalRoom, event: RoomEvent): void {
-    let data: Buffer | undefined;
+    const started = this.fanOutObserver ? performance.now() : 0;
+    let data: OutboundFrame | undefined;
     for (const conn of room.connections) {
       if (conn.userId === event.exceptUser) continue;
-      if (conn.state === 'pending') {
-        conn.buffered.push(event);
+      if (conn.state !== 'live') {
+        if (conn.state === 'pending') conn.buffered.push(event);
         continue;
       }
       if (event.seq !== 0 && event.seq <= conn.historySeq) continue;
-      data ??= Buffer.from(event.frame);
+      data ??= new OutboundFrame(Buffer.from(event.frame));
       this.write(conn, data);
     }
+    if (this.fanOutObserver) this.fanOutObserver((performance.now() - started) / 1000);
+  }
+
+  /**
+   * The sequence every live socket of the room is known to have. Once a message
+   * came through the stream it is the last one; before that, the lowest history
+   * floor of the live sockets (a newer history must not hide notices still in flight
+   * for sockets that went live earlier).
+   */
+  private knownSeq(room: LocalRoom): number {
+    if (room.lastSeq >= 0) return room.lastSeq;
+    let floor = -1;
+    for (const conn of room.connections) {
+      if (conn.state === 'live' && (floor < 0 || conn.historySeq < floor)) floor = conn.historySeq;
+    }
+    return floor;
   }
 
   /** Reads [fromSeq, toSeq] back from storage, delivers it, then what was held meanwhile. */
@@ -176,7 +236,12 @@ export class ConnectionHub {
     } catch (err) {
       // Cannot tell these clients what they missed: make them reconnect with ?since=.
       this.logger.error(`room ${roomId}: could not fill a message gap (${String(err)}); closing its sockets`);
-      for (const conn of room.connections) conn.ws.close(CLOSE_INTERNAL, 'Missed messages; reconnect with ?since=');
+      for (const conn of room.connections) {
+        if (conn.state !== 'live') continue;
+        // Nothing after the gap may reach them: a later message without the missing ones is a silent loss.
+        conn.state = 'closed';
+        conn.ws.close(CLOSE_INTERNAL, 'Missed messages; reconnect with ?since=');
+      }
       room.lastSeq = -1;
     }
     const held = room.held ?? [];
@@ -203,13 +268,14 @@ export class ConnectionHub {
   private resyncAll(): void {
     if (!this.gapFiller) return;
     for (const [roomId, room] of this.rooms) {
-      if (room.lastSeq < 0 || room.held) continue;
+      const known = this.knownSeq(room);
+      if (known < 0 || room.held) continue;
       room.held = [];
-      void this.fill(roomId, room, room.lastSeq + 1, Number.MAX_SAFE_INTEGER);
+      void this.fill(roomId, room, known + 1, Number.MAX_SAFE_INTEGER);
     }
   }
 
-  private write(conn: ChatConnection, data: Buffer): void {
+  private write(conn: ChatConnection, frame: OutboundFrame): void {
     const ws = conn.ws;
     if (ws.readyState !== WebSocket.OPEN) return;
     // The backlog already queued decides, not this frame: a large history frame
@@ -218,7 +284,13 @@ export class ConnectionHub {
       this.dropSlowConsumer(conn);
       return;
     }
-    ws.send(data, { binary: false });
+    // The pre-built frame goes straight to the TCP socket when ws' sender is idle
+    // (it always is here: no compression, no Blob payloads), so each delivery is
+    // one write of one shared buffer; otherwise ws frames and queues it.
+    const internals = ws as unknown as WsInternals;
+    if (internals._socket && internals._sender?._state === 0) internals._socket.write(frame.framed);
+    else ws.send(frame.payload, { binary: false });
+    this.delivered++;
   }
 
   private dropSlowConsumer(conn: ChatConnection): void {

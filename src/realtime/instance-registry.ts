@@ -75,6 +75,9 @@ export class InstanceRegistry implements OnApplicationBootstrap, BeforeApplicati
   private readonly ttlMs: number;
   private timer?: NodeJS.Timeout;
   private registered = false;
+  /** Local time before which this instance reaps nobody (see tick). */
+  private reapAfter = 0;
+  private beating = false;
 
   constructor(
     @Optional() @Inject(REDIS) private readonly redis: RedisClient | null,
@@ -115,9 +118,18 @@ export class InstanceRegistry implements OnApplicationBootstrap, BeforeApplicati
       const added = await beat.run(redis, [redisKeys.instances], [this.instanceId]);
       if (added === 1 && this.registered) await this.rejoin();
       this.registered = true;
+      if (!this.beating) {
+        // Just started, or back after our own beats failed (Redis was away): the
+        // others could not beat either, so their stale scores prove nothing yet.
+        // Give them one TTL to beat again before judging anyone dead.
+        this.beating = true;
+        this.reapAfter = Date.now() + this.ttlMs;
+      }
+      if (Date.now() < this.reapAfter) return;
       const gone = await dead.run(redis, [redisKeys.instances], [this.ttlMs]);
       for (const instance of gone) if (instance !== this.instanceId) await this.reap(instance);
     } catch (err) {
+      this.beating = false;
       this.logger.debug(`heartbeat failed: ${String(err)}`);
     }
   }

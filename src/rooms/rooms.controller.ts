@@ -1,5 +1,6 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
-import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiAuthErrors } from '../auth/auth.decorators.js';
 import { ListQueryDto } from '../common/dto/list-query.dto.js';
 import { ApiErrors } from '../common/http/api-errors.decorator.js';
 import { CreateRoomDto, RoomDto } from './dto/room.dto.js';
@@ -7,6 +8,8 @@ import type { Room } from './room.js';
 import { RoomsService } from './rooms.service.js';
 
 @ApiTags('rooms')
+@ApiBearerAuth()
+@ApiAuthErrors()
 @Controller('rooms')
 export class RoomsController {
   constructor(private readonly rooms: RoomsService) {}

@@ -5,11 +5,15 @@ import { DomainError } from '../common/errors/domain-error.js';
 const TRANSIENT_REPLY = /^(LOADING|CLUSTERDOWN|TRYAGAIN|MASTERDOWN|READONLY|BUSY|NOREPLICAS)\b/;
 
 const logger = new Logger('Storage');
+
+/** Redis failures seen by the application since start (read by the metrics). */
+export const storageFailures = { count: 0 };
 let lastLogged = '';
 let lastLoggedAt = 0;
 
 /** Says why storage is unavailable, once per distinct cause every 10 s (not once per request). */
 function report(err: Error): void {
+  storageFailures.count++;
   const now = Date.now();
   if (err.message === lastLogged && now - lastLoggedAt < 10_000) return;
   lastLogged = err.message;

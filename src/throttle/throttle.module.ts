@@ -1,13 +1,16 @@
 import { Module } from '@nestjs/common';
-import { APP_GUARD } from '@nestjs/core';
 import { ConfigService } from '@nestjs/config';
 import { ThrottlerModule, ThrottlerStorageService } from '@nestjs/throttler';
 import type { Env } from '../config/env.schema.js';
 import { REDIS, type RedisClient, STORE_KIND, type StoreKind } from '../storage/storage.tokens.js';
-import { ApiThrottlerGuard } from './api-throttler.guard.js';
+import { hasIdentity, subTracker } from './api-throttler.guard.js';
 import { RedisThrottlerStorage } from './redis-throttler.storage.js';
-import { API_THROTTLER, UpgradeLimiter } from './upgrade-limiter.js';
+import { API_THROTTLER, SUB_THROTTLER, UpgradeLimiter } from './upgrade-limiter.js';
 
+/**
+ * The throttler configuration and storage. `ApiThrottlerGuard` itself is registered
+ * as a global guard by `AppModule`, between the auth guards.
+ */
 @Module({
   imports: [
     ThrottlerModule.forRootAsync({
@@ -15,10 +18,18 @@ import { API_THROTTLER, UpgradeLimiter } from './upgrade-limiter.js';
       useFactory: (config: ConfigService<Env, true>, kind: StoreKind, redis: RedisClient | null) => ({
         throttlers: [
           {
-            // 'default' keeps the headers unsuffixed: X-RateLimit-Limit, Retry-After.
+            // Per client IP, shared by every /api/v1 route and the WebSocket upgrade.
             name: API_THROTTLER,
             ttl: config.get('RATE_LIMIT_TTL', { infer: true }) * 1000,
             limit: config.get('RATE_LIMIT_LIMIT', { infer: true }),
+          },
+          {
+            // With auth on: the same budget again per verified token `sub`. Skipped without one.
+            name: SUB_THROTTLER,
+            ttl: config.get('RATE_LIMIT_TTL', { infer: true }) * 1000,
+            limit: config.get('RATE_LIMIT_LIMIT', { infer: true }),
+            getTracker: subTracker,
+            skipIf: (context) => !hasIdentity(context),
           },
         ],
         storage: kind === 'redis' && redis ? new RedisThrottlerStorage(redis) : new ThrottlerStorageService(),
@@ -26,7 +37,7 @@ import { API_THROTTLER, UpgradeLimiter } from './upgrade-limiter.js';
       }),
     }),
   ],
-  providers: [{ provide: APP_GUARD, useClass: ApiThrottlerGuard }, UpgradeLimiter],
+  providers: [UpgradeLimiter],
   exports: [UpgradeLimiter],
 })
 export class ThrottleModule {}

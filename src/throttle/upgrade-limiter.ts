@@ -4,6 +4,8 @@ import { ThrottlerStorage } from '@nestjs/throttler';
 import type { Env } from '../config/env.schema.js';
 
 export const API_THROTTLER = 'default';
+/** The per-`sub` budget of authenticated requests (auth on only). */
+export const SUB_THROTTLER = 'sub';
 
 export interface UpgradeVerdict {
   allowed: boolean;

@@ -1,5 +1,6 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
-import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiAuthErrors, RequireAdmin } from '../auth/auth.decorators.js';
 import { ListQueryDto } from '../common/dto/list-query.dto.js';
 import { ApiErrors } from '../common/http/api-errors.decorator.js';
 import { CreateUserDto, UserDto } from './dto/user.dto.js';
@@ -7,13 +8,19 @@ import type { User } from './user.js';
 import { UsersService } from './users.service.js';
 
 @ApiTags('users')
+@ApiBearerAuth()
+@ApiAuthErrors()
 @Controller('users')
 export class UsersController {
   constructor(private readonly users: UsersService) {}
 
   @Post()
   @HttpCode(200)
-  @ApiOperation({ summary: 'Create a user (usernames are unique, case-insensitively)' })
+  @RequireAdmin()
+  @ApiOperation({
+    summary: 'Create a user (usernames are unique, case-insensitively)',
+    description: 'With authentication on, the token needs the claim `"admin": true`.',
+  })
   @ApiOkResponse({ type: UserDto })
   @ApiErrors(400, 409, 413, 415)
   create(@Body() body: CreateUserDto): Promise<User> {

@@ -1,7 +1,7 @@
 /**
  * The operator-facing files, checked without a Docker engine: Dockerfile, .dockerignore,
  * docker-compose.yml, deploy/nginx.conf, and the three lists of configuration variables
- * (src/config/env.schema.ts, .env.example, docs/configuration.md), which must agree.
+ * (src/config/env.schema.ts, .env.example, the README's configuration table), which must agree.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -145,7 +145,7 @@ describe('.env.example', () => {
 });
 
 // ---------------------------------------------------------------------------------------
-// docs/configuration.md
+// README.md: the configuration table
 
 interface DocRow {
   name: string;
@@ -156,7 +156,7 @@ interface DocRow {
 }
 
 function docRows(): { header: string[] | null; rows: DocRow[]; badRows: string[] } {
-  const tableLines = read('docs/configuration.md')
+  const tableLines = read('README.md')
     .split('\n')
     .filter((l) => l.trim().startsWith('|'));
   const cells = (line: string) =>
@@ -193,7 +193,7 @@ function documentedChoices(row: DocRow): string[] | null {
   return m ? [...m[1].matchAll(/`([^`]+)`/g)].map((c) => c[1]) : null;
 }
 
-describe('docs/configuration.md', () => {
+describe('README.md configuration table', () => {
   const { header, rows, badRows } = docRows();
   const rowOf = new Map(rows.map((r) => [r.name, r]));
 

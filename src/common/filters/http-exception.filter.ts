@@ -24,6 +24,11 @@ export class HttpExceptionFilter implements ExceptionFilter {
       const stack = exception instanceof Error ? exception.stack : String(exception);
       this.logger.error(`request ${request.id} ${request.method} ${request.url} failed: ${stack}`);
     }
+    if (status === 401) {
+      // RFC 6750: a challenge on every 401; `invalid_token` when a token was sent and refused.
+      const sent = request.headers.authorization !== undefined;
+      void reply.header('WWW-Authenticate', sent ? 'Bearer realm="parley", error="invalid_token"' : 'Bearer realm="parley"');
+    }
     void reply.status(status).send({ detail });
   }
 }

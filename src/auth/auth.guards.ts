@@ -1,0 +1,77 @@
+import { type CanActivate, type ExecutionContext, Injectable } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import type { FastifyRequest } from 'fastify';
+import { DomainError } from '../common/errors/domain-error.js';
+import { AUTH_RULE, type AuthRule } from './auth.decorators.js';
+import { AuthService } from './auth.service.js';
+import { type AuthOutcome, authOutcomeOf, setAuthOutcome } from './identity.js';
+
+/** Routes under this path need a token when auth is on; /health, /metrics and /docs stay open. */
+export const API_BASE_PATH = '/api/v1';
+
+function isApiRoute(req: FastifyRequest): boolean {
+  // The matched route's pattern (with the global prefix), not the raw URL.
+  const path = req.routeOptions?.url ?? req.url.split('?')[0];
+  return path === API_BASE_PATH || path.startsWith(`${API_BASE_PATH}/`);
+}
+
+async function identify(auth: AuthService, req: FastifyRequest): Promise<AuthOutcome> {
+  try {
+    return { identity: await auth.authenticateHeader(req.headers.authorization) };
+  } catch (err) {
+    if (err instanceof DomainError) return { error: err };
+    throw err;
+  }
+}
+
+/**
+ * First global guard: reads the bearer token of an `/api/v1` request and records
+ * who it is (or why not) on the request. It never refuses, so the throttler after
+ * it counts every request against the IP budget, and verified ones against their
+ * `sub` too; `AuthorizeGuard` refuses after that.
+ */
+@Injectable()
+export class IdentifyGuard implements CanActivate {
+  constructor(private readonly auth: AuthService) {}
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    if (!this.auth.enabled || context.getType() !== 'http') return true;
+    const req = context.switchToHttp().getRequest<FastifyRequest>();
+    if (isApiRoute(req)) setAuthOutcome(req, await identify(this.auth, req));
+    return true;
+  }
+}
+
+/**
+ * Last global guard (after the throttler): an `/api/v1` request without a valid
+ * token is a 401, and the route's rule (`@RequireAdmin`, `@ActsAsUser`) a 403.
+ */
+@Injectable()
+export class AuthorizeGuard implements CanActivate {
+  constructor(
+    private readonly auth: AuthService,
+    private readonly reflector: Reflector,
+  ) {}
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    if (!this.auth.enabled || context.getType() !== 'http') return true;
+    const req = context.switchToHttp().getRequest<FastifyRequest>();
+    if (!isApiRoute(req)) return true;
+    // Fail closed: identified here if IdentifyGuard did not run.
+    const outcome = authOutcomeOf(req) ?? (await identify(this.auth, req));
+    if ('error' in outcome) throw outcome.error;
+    const { identity } = outcome;
+    const rule = this.reflector.getAllAndOverride<AuthRule | undefined>(AUTH_RULE, [
+      context.getHandler(),
+      context.getClass(),
+    ]);
+    if (rule?.admin) this.auth.assertAdmin(identity);
+    if (rule?.actsAsBodyField) {
+      const body = req.body;
+      const named = typeof body === 'object' && body !== null ? (body as Record<string, unknown>)[rule.actsAsBodyField] : undefined;
+      // A missing or non-string field is the validation's 400, not ours.
+      if (typeof named === 'string') this.auth.assertActsAs(identity, named);
+    }
+    return true;
+  }
+}

@@ -1,0 +1,86 @@
+import { Injectable } from '@nestjs/common';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { ConnectionHub } from '../realtime/connection-hub.js';
+import { storageFailures } from '../storage/storage-errors.js';
+
+export type Transport = 'rest' | 'ws';
+
+/**
+ * Prometheus metrics. Hot-path figures (frames delivered, fan-out) are plain
+ * counters kept by the hub and read at scrape time, so delivery pays no label
+ * lookups.
+ */
+@Injectable()
+export class MetricsService {
+  readonly registry = new Registry();
+
+  readonly httpRequests = new Counter({
+    name: 'parley_http_requests_total',
+    help: 'HTTP requests answered, by method, route and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    registers: [this.registry],
+  });
+
+  readonly httpDuration = new Histogram({
+    name: 'parley_http_request_duration_seconds',
+    help: 'HTTP request latency, by method, route and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+
+  readonly messagesStored = new Counter({
+    name: 'parley_messages_stored_total',
+    help: 'Messages stored, by the transport they were sent over',
+    labelNames: ['transport'] as const,
+    registers: [this.registry],
+  });
+
+  readonly fanOutDuration = new Histogram({
+    name: 'parley_fanout_duration_seconds',
+    help: 'Time for one room event to be written to every local socket of its room',
+    buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1],
+    registers: [this.registry],
+  });
+
+  constructor(hub: ConnectionHub) {
+    collectDefaultMetrics({ register: this.registry, prefix: 'parley_' });
+    new Gauge({
+      name: 'parley_ws_connections',
+      help: 'Open WebSocket connections on this instance',
+      registers: [this.registry],
+      collect() {
+        this.set(hub.connectionCount);
+      },
+    });
+    new Gauge({
+      name: 'parley_ws_rooms',
+      help: 'Rooms with at least one local WebSocket subscriber on this instance',
+      registers: [this.registry],
+      collect() {
+        this.set(hub.roomCount);
+      },
+    });
+    let deliveredSeen = 0;
+    new Counter({
+      name: 'parley_messages_delivered_total',
+      help: 'Frames (messages and events) written to WebSocket clients',
+      registers: [this.registry],
+      collect() {
+        this.inc(hub.delivered - deliveredSeen);
+        deliveredSeen = hub.delivered;
+      },
+    });
+    let failuresSeen = 0;
+    new Counter({
+      name: 'parley_redis_errors_total',
+      help: 'Redis commands that failed (connection loss, timeouts, transient replies)',
+      registers: [this.registry],
+      collect() {
+        this.inc(storageFailures.count - failuresSeen);
+        failuresSeen = storageFailures.count;
+      },
+    });
+    hub.observeFanOut((seconds) => this.fanOutDuration.observe(seconds));
+  }
+}

@@ -1,0 +1,2 @@
+/** The process' root pino logger (see logging.ts). */
+export const ROOT_LOGGER = Symbol('ROOT_LOGGER');
