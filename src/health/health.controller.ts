@@ -1,34 +1,40 @@
-import { Controller, Get, HttpCode, Inject, Optional, ServiceUnavailableException } from '@nestjs/common';
+import { Controller, Get, HttpCode } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
+import { HealthCheck, HealthCheckService, type HealthCheckResult } from '@nestjs/terminus';
 import { SkipThrottle } from '@nestjs/throttler';
-import { REDIS, type RedisClient } from '../storage/storage.tokens.js';
+import { DomainError } from '../common/errors/domain-error.js';
+import { StorageHealthIndicator } from './storage.health.js';
 
 @ApiTags('health')
 @SkipThrottle()
 @Controller('health')
 export class HealthController {
-  constructor(@Optional() @Inject(REDIS) private readonly redis: RedisClient | null) {}
+  constructor(
+    private readonly health: HealthCheckService,
+    private readonly storage: StorageHealthIndicator,
+  ) {}
 
   @Get()
   @HttpCode(200)
-  @ApiOperation({ summary: 'Liveness' })
+  @ApiOperation({ summary: 'Liveness: the process serves requests' })
   @ApiOkResponse({ schema: { example: { status: 'ok' } } })
   live(): { status: string } {
     return { status: 'ok' };
   }
 
   @Get('ready')
+  @HealthCheck({ swaggerDocumentation: false })
   @ApiOperation({ summary: 'Readiness: 200 when storage answers, 503 otherwise' })
-  @ApiOkResponse({ schema: { example: { status: 'ok' } } })
+  @ApiOkResponse({
+    schema: { example: { status: 'ok', info: { storage: { status: 'up', store: 'redis' } }, error: {}, details: {} } },
+  })
   @ApiServiceUnavailableResponse({ schema: { example: { detail: 'Storage unavailable' } } })
-  async ready(): Promise<{ status: string }> {
-    if (this.redis) {
-      const ok = await this.redis.ping().then(
-        () => true,
-        () => false,
-      );
-      if (!ok) throw new ServiceUnavailableException('Storage unavailable');
+  async ready(): Promise<HealthCheckResult> {
+    try {
+      return await this.health.check([() => this.storage.check()]);
+    } catch {
+      // Terminus' 503 carries its own body; every error here is `{"detail"}`.
+      throw DomainError.storageUnavailable();
     }
-    return { status: 'ok' };
   }
 }
