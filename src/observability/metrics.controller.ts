@@ -1,9 +1,9 @@
 import { Controller, Get, Header } from '@nestjs/common';
-import { ApiExcludeController } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import { SkipThrottle } from '@nestjs/throttler';
 import { MetricsService } from './metrics.service.js';
 
-@ApiExcludeController()
+@ApiTags('health')
 @SkipThrottle()
 @Controller('metrics')
 export class MetricsController {
@@ -11,6 +11,18 @@ export class MetricsController {
 
   @Get()
   @Header('Content-Type', 'text/plain; version=0.0.4; charset=utf-8')
+  @ApiOperation({ summary: 'Prometheus metrics (text exposition format); not rate limited' })
+  @ApiProduces('text/plain')
+  @ApiOkResponse({
+    content: {
+      'text/plain': {
+        example:
+          '# HELP parley_ws_connections Open WebSocket connections on this instance\n' +
+          '# TYPE parley_ws_connections gauge\nparley_ws_connections 42\n' +
+          'parley_messages_stored_total{transport="ws"} 1234\n',
+      },
+    },
+  })
   scrape(): Promise<string> {
     return this.metrics.registry.metrics();
   }
