@@ -29,6 +29,7 @@ export class MemoryMessagesRepository extends MessagesRepository {
   private readonly rooms = new Map<string, RoomLog>();
   private readonly idempotency = new Map<string, Remembered>();
   private lastMs = 0;
+  private inserts = 0;
 
   constructor(
     private readonly broker: MemoryRoomBroker,
@@ -78,7 +79,6 @@ export class MemoryMessagesRepository extends MessagesRepository {
   }
 
   /** Drops expired idempotency records, amortised: a full pass at most once per 1024 inserts. */
-  private inserts = 0;
   private sweepIdempotency(now: number): void {
     if (++this.inserts % 1024 !== 0) return;
     for (const [key, value] of this.idempotency) if (value.expiresAt <= now) this.idempotency.delete(key);
