@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort } from './redis-server.js';
+import { freePort } from './ports.js';
 
 const MAIN = join(process.cwd(), 'dist', 'main.js');
 
@@ -37,7 +37,14 @@ export async function startServer(vars: Record<string, string | undefined> = {})
   let out = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  let stopping = false;
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code, signal) => {
+      // A server that dies on its own shows up later as ECONNREFUSED in some test; say why here.
+      if (!stopping) process.stderr.write(`server on port ${port} exited by itself (${signal ?? code}):\n${out}\n`);
+      resolve(code);
+    }),
+  );
   const baseUrl = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 15_000;
   for (;;) {
@@ -48,6 +55,7 @@ export async function startServer(vars: Record<string, string | undefined> = {})
     );
     if (ok) break;
     if (Date.now() > deadline) {
+      stopping = true;
       child.kill('SIGKILL');
       throw new Error(`server did not become healthy within 15 s:\n${out}`);
     }
@@ -61,10 +69,12 @@ export async function startServer(vars: Record<string, string | undefined> = {})
     output: () => out,
     exited,
     async stop() {
+      stopping = true;
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       return exited;
     },
     async kill() {
+      stopping = true;
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       await exited;
     },

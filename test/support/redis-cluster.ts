@@ -2,7 +2,7 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from './redis-server.js';
+import { freePort } from './ports.js';
 
 const INSTALL_HINT =
   'redis-server was not found on PATH. The cluster tests run against a real Redis 7 cluster: ' +
@@ -64,7 +64,7 @@ export async function startRedisCluster(masters = 3): Promise<RedisCluster> {
   };
   try {
     for (let i = 0; i < masters; i++) {
-      const port = await freePort();
+      const port = await freePort({ clusterBus: true });
       const dir = mkdtempSync(join(tmpdir(), 'parley-redis-cluster-'));
       dirs.push(dir);
       ports.push(port);
