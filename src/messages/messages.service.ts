@@ -61,8 +61,8 @@ export class MessagesService {
   async send(input: SendInput): Promise<AppendResult> {
     const { userId, content, clientMsgId } = input;
     const type = input.type === undefined ? 'text' : input.type;
-    if (typeof userId !== 'string') throw DomainError.validation('user_id must be a string');
-    if (typeof content !== 'string') throw DomainError.validation('content must be a string');
+    if (typeof content !== 'string') throw DomainError.validation(`content ${content == null ? 'is required' : 'must be a string'}`);
+    if (typeof userId !== 'string') throw DomainError.validation(`user_id ${userId == null ? 'is required' : 'must be a string'}`);
     const trimmed = content.trim();
     if (trimmed === '') throw DomainError.validation('content must not be blank');
     // Limits apply after trimming; the content is stored exactly as sent.

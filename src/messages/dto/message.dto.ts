@@ -1,20 +1,21 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsDefined, IsInt, IsOptional, IsString, Max, Min } from 'class-validator';
+import { IsInt, IsOptional, IsString, Max, Min } from 'class-validator';
 import { QueryInt } from '../../common/dto/query-int.js';
 import { MESSAGE_TYPES } from '../message.js';
 
-/** Shapes only; the rules (blank, length, type values) live in `MessagesService`, shared with the socket. */
+/**
+ * The API document's shape of a send. Not validated by class-validator: every rule
+ * (required, string, blank, length, type values) lives in `MessagesService.send()`,
+ * shared with the socket, and the controller hands the body straight to it.
+ */
 export class SendMessageDto {
   @ApiProperty({ example: 'Hello', description: 'Not blank; at most MESSAGE_MAX_LENGTH (4000) characters; stored exactly as sent' })
-  @IsDefined({ message: 'content is required' })
   content!: string;
 
   @ApiProperty({ example: 'Zk1vT3n0cPq8RwYe' })
-  @IsDefined({ message: 'user_id is required' })
   user_id!: string;
 
   @ApiPropertyOptional({ enum: MESSAGE_TYPES, default: 'text' })
-  @IsOptional()
   type?: string;
 
   @ApiPropertyOptional({
@@ -23,7 +24,6 @@ export class SendMessageDto {
     maxLength: 64,
     description: 'Idempotency key: a repeat within IDEMPOTENCY_TTL answers the original message',
   })
-  @IsOptional()
   client_msg_id?: string;
 }
 

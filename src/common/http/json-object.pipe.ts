@@ -1,0 +1,16 @@
+import { type PipeTransform } from '@nestjs/common';
+import { DomainError } from '../errors/domain-error.js';
+
+/**
+ * A request body that must be a JSON object, handed on as it is. For routes whose
+ * service checks every field itself (the message send path, shared with the
+ * socket), so the body is not validated twice; the DTO stays for the API docs.
+ */
+export class JsonObjectPipe implements PipeTransform<unknown, Record<string, unknown>> {
+  transform(value: unknown): Record<string, unknown> {
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      throw DomainError.validation('request body must be a JSON object');
+    }
+    return value as Record<string, unknown>;
+  }
+}
