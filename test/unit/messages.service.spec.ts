@@ -120,12 +120,28 @@ describe(MessagesService.name, () => {
       await expect(stored()).resolves.toEqual([]);
     });
 
-    it.each([[42], [null], [undefined], [['id']]])('refuses the user_id %j, naming the field', async (userId) => {
+    it.each([
+      [42, 'user_id must be a string'],
+      [['id'], 'user_id must be a string'],
+      [null, 'user_id is required'],
+      [undefined, 'user_id is required'],
+    ])('refuses the user_id %j with "%s"', async (userId, message) => {
       await expect(f.service.send({ roomId: f.roomId, userId, content: 'x' })).rejects.toMatchObject({
         code: ErrorCode.Validation,
-        message: expect.stringContaining('user_id'),
+        message,
       });
       await expect(stored()).resolves.toEqual([]);
+    });
+
+    it.each([
+      [42, 'content must be a string'],
+      [null, 'content is required'],
+      [undefined, 'content is required'],
+    ])('refuses the content %j with "%s", before looking at user_id', async (content, message) => {
+      await expect(f.service.send({ roomId: f.roomId, userId: undefined, content })).rejects.toMatchObject({
+        code: ErrorCode.Validation,
+        message,
+      });
     });
 
     it.each([['system'], [''], [' text'], ['text '], ['TEXT'], ['video'], [1], [['text']]])(
