@@ -1,11 +1,12 @@
 import { ValidationPipe, type ValidationError } from '@nestjs/common';
 import { DomainError } from '../errors/domain-error.js';
+import { NOT_A_JSON_OBJECT } from './json-object.pipe.js';
 
 function firstMessages(errors: ValidationError[], parent = ''): string[] {
   return errors.flatMap((e) => {
     const path = parent ? `${parent}.${e.property}` : e.property;
     const own = Object.values(e.constraints ?? {});
-    if (own.length > 0) return [e.property === undefined ? 'request body must be a JSON object' : own[0]];
+    if (own.length > 0) return [e.property === undefined ? NOT_A_JSON_OBJECT : own[0]];
     return firstMessages(e.children ?? [], path);
   });
 }
@@ -24,7 +25,7 @@ export function createValidationPipe(): ValidationPipe {
     validationError: { target: false, value: false },
     exceptionFactory: (errors) => {
       const messages = [...new Set(firstMessages(errors))];
-      return DomainError.validation(messages.length > 0 ? messages.join('; ') : 'request body must be a JSON object');
+      return DomainError.validation(messages.length > 0 ? messages.join('; ') : NOT_A_JSON_OBJECT);
     },
   });
 }
