@@ -5,6 +5,7 @@ import type { MessagesRepository } from '../../src/messages/messages.repository.
 import { RedisMessagesRepository } from '../../src/messages/redis-messages.repository.js';
 import { MemoryRoomBroker } from '../../src/realtime/room-broker.js';
 import { redisKeys } from '../../src/storage/redis-keys.js';
+import { type ContractDriver, describeContract } from '../support/contract.js';
 import { type RedisServer, startRedis } from '../support/redis-server.js';
 
 interface Options {
@@ -20,11 +21,9 @@ interface Listener {
 }
 
 /** One driver of the port: start, a fresh repository on an empty store, a subscriber, stop. */
-interface Driver {
-  start(): Promise<void>;
+interface Driver extends ContractDriver<MessagesRepository> {
   fresh(options?: Partial<Options>): Promise<MessagesRepository>;
   listen(roomId: string): Promise<Listener>;
-  stop(): Promise<void>;
 }
 
 const DEFAULTS: Options = { retention: 10_000, idempotencyTtlSeconds: 3600 };
@@ -123,35 +122,17 @@ function parsePage(page: string[]): Message[] {
   return page.map((json) => JSON.parse(json) as Message);
 }
 
-describe.each([
-  ['memory', memoryDriver],
-  ['redis', redisDriver],
-])('MessagesRepository contract (%s)', (_name, makeDriver) => {
-  const driver = makeDriver();
-  let repo: MessagesRepository;
-
-  beforeAll(async () => {
-    await driver.start();
-  });
-
-  afterAll(async () => {
-    await driver.stop();
-  });
-
-  beforeEach(async () => {
-    repo = await driver.fresh();
-  });
-
+describeContract('MessagesRepository contract', { memory: memoryDriver, redis: redisDriver }, (t) => {
   async function appendMany(roomId: string, n: number): Promise<Message[]> {
     const out: Message[] = [];
-    for (let i = 1; i <= n; i++) out.push((await repo.append(msg(roomId, `m${i}`))).message);
+    for (let i = 1; i <= n; i++) out.push((await t.repo.append(msg(roomId, `m${i}`))).message);
     return out;
   }
 
   describe('append', () => {
     it('stores a message and answers it with every field of the contract', async () => {
       const before = Date.now();
-      const { message, duplicate } = await repo.append(msg('room-a', 'Hello'));
+      const { message, duplicate } = await t.repo.append(msg('room-a', 'Hello'));
       expect(duplicate).toBe(false);
       expect(Object.keys(message)).toEqual(MESSAGE_KEYS);
       expect(message).toEqual({
@@ -169,18 +150,18 @@ describe.each([
     });
 
     it('stores the JSON text of exactly the answered message, keys in contract order', async () => {
-      const { message } = await repo.append(msg('room-a', 'Hello', { type: 'image' }));
-      const { page } = await repo.range('room-a', 1, Number.MAX_SAFE_INTEGER, 10);
+      const { message } = await t.repo.append(msg('room-a', 'Hello', { type: 'image' }));
+      const { page } = await t.repo.range('room-a', 1, Number.MAX_SAFE_INTEGER, 10);
       expect(page).toHaveLength(1);
       expect(JSON.parse(page[0])).toEqual(message);
       expect(Object.keys(JSON.parse(page[0]) as object)).toEqual(MESSAGE_KEYS);
     });
 
     it('keeps client_msg_id as part of the stored message when given', async () => {
-      const { message } = await repo.append(msg('room-a', 'Hi', { clientMsgId: 'c-1' }));
+      const { message } = await t.repo.append(msg('room-a', 'Hi', { clientMsgId: 'c-1' }));
       expect(message.client_msg_id).toBe('c-1');
       expect(Object.keys(message)).toEqual([...MESSAGE_KEYS, 'client_msg_id']);
-      const { page } = await repo.range('room-a', 1, Number.MAX_SAFE_INTEGER, 10);
+      const { page } = await t.repo.range('room-a', 1, Number.MAX_SAFE_INTEGER, 10);
       expect(parsePage(page)).toEqual([message]);
     });
 
@@ -200,56 +181,56 @@ describe.each([
       const all = [...a, ...b].map((m) => m.id);
       expect(new Set(all).size).toBe(5);
       expect(b.every((m) => m.room_id === 'room-b')).toBe(true);
-      expect(parsePage((await repo.range('room-a', 1, Number.MAX_SAFE_INTEGER, 10)).page)).toEqual(a);
-      expect(parsePage((await repo.range('room-b', 1, Number.MAX_SAFE_INTEGER, 10)).page)).toEqual(b);
+      expect(parsePage((await t.repo.range('room-a', 1, Number.MAX_SAFE_INTEGER, 10)).page)).toEqual(a);
+      expect(parsePage((await t.repo.range('room-b', 1, Number.MAX_SAFE_INTEGER, 10)).page)).toEqual(b);
     });
 
     it('round-trips emoji, escapes and control characters exactly', async () => {
       const content = '👋🏽 héllo 𝄞 "quoted" \\ back\\slash\n\ttab \u0000 nul \u2028 日本語 \ud83d lone  ';
-      const { message } = await repo.append(msg('room-a', content));
+      const { message } = await t.repo.append(msg('room-a', content));
       expect(message.content).toBe(content);
-      const { page } = await repo.range('room-a', 1, Number.MAX_SAFE_INTEGER, 10);
+      const { page } = await t.repo.range('room-a', 1, Number.MAX_SAFE_INTEGER, 10);
       expect(parsePage(page)[0].content).toBe(content);
     });
 
     it('keeps the message type', async () => {
-      await repo.append(msg('room-a', 'https://example.com/a.png', { type: 'image' }));
-      await repo.append(msg('room-a', 'file-ref-1', { type: 'file' }));
-      const { page } = await repo.range('room-a', 1, Number.MAX_SAFE_INTEGER, 10);
+      await t.repo.append(msg('room-a', 'https://example.com/a.png', { type: 'image' }));
+      await t.repo.append(msg('room-a', 'file-ref-1', { type: 'file' }));
+      const { page } = await t.repo.range('room-a', 1, Number.MAX_SAFE_INTEGER, 10);
       expect(parsePage(page).map((m) => m.type)).toEqual(['image', 'file']);
     });
   });
 
   describe('retention', () => {
     it('keeps exactly the newest N messages of a room', async () => {
-      repo = await driver.fresh({ retention: 5 });
+      t.repo = await t.driver.fresh({ retention: 5 });
       const messages = await appendMany('room-a', 8);
-      const r = await repo.range('room-a', 1, Number.MAX_SAFE_INTEGER, 100);
+      const r = await t.repo.range('room-a', 1, Number.MAX_SAFE_INTEGER, 100);
       expect(parsePage(r.page)).toEqual(messages.slice(3));
       expect(r.first).toBe(4);
       expect(r.last).toBe(8);
     });
 
     it('keeps everything up to N', async () => {
-      repo = await driver.fresh({ retention: 5 });
+      t.repo = await t.driver.fresh({ retention: 5 });
       const messages = await appendMany('room-a', 5);
-      const r = await repo.range('room-a', 1, Number.MAX_SAFE_INTEGER, 100);
+      const r = await t.repo.range('room-a', 1, Number.MAX_SAFE_INTEGER, 100);
       expect(parsePage(r.page)).toEqual(messages);
       expect(r.first).toBe(1);
     });
 
     it('trims one room without touching another', async () => {
-      repo = await driver.fresh({ retention: 2 });
+      t.repo = await t.driver.fresh({ retention: 2 });
       const a = await appendMany('room-a', 4);
       const b = await appendMany('room-b', 1);
-      expect(parsePage((await repo.range('room-a', 1, Number.MAX_SAFE_INTEGER, 100)).page)).toEqual(a.slice(2));
-      expect(parsePage((await repo.range('room-b', 1, Number.MAX_SAFE_INTEGER, 100)).page)).toEqual(b);
+      expect(parsePage((await t.repo.range('room-a', 1, Number.MAX_SAFE_INTEGER, 100)).page)).toEqual(a.slice(2));
+      expect(parsePage((await t.repo.range('room-b', 1, Number.MAX_SAFE_INTEGER, 100)).page)).toEqual(b);
     });
 
     it('answers nothing for a range that was trimmed away', async () => {
-      repo = await driver.fresh({ retention: 3 });
+      t.repo = await t.driver.fresh({ retention: 3 });
       await appendMany('room-a', 6);
-      const r = await repo.range('room-a', 1, 3, 10);
+      const r = await t.repo.range('room-a', 1, 3, 10);
       expect(r.page).toEqual([]);
       expect(r.first).toBe(4);
       expect(r.last).toBe(6);
@@ -266,7 +247,7 @@ describe.each([
     const seqs = (page: string[]) => parsePage(page).map((m) => Number(m.content.slice(1)));
 
     it('answers the window of an empty or unknown room', async () => {
-      await expect(repo.range('room-empty', 1, Number.MAX_SAFE_INTEGER, 50)).resolves.toEqual({
+      await expect(t.repo.range('room-empty', 1, Number.MAX_SAFE_INTEGER, 50)).resolves.toEqual({
         first: 1,
         last: 0,
         page: [],
@@ -274,91 +255,91 @@ describe.each([
     });
 
     it('answers the retained window with the page', async () => {
-      const r = await repo.range('room-a', 1, Number.MAX_SAFE_INTEGER, 50);
+      const r = await t.repo.range('room-a', 1, Number.MAX_SAFE_INTEGER, 50);
       expect(r.first).toBe(1);
       expect(r.last).toBe(10);
       expect(parsePage(r.page)).toEqual(messages);
     });
 
     it('answers the newest `limit` of the range, oldest first', async () => {
-      expect(seqs((await repo.range('room-a', 1, Number.MAX_SAFE_INTEGER, 3)).page)).toEqual([8, 9, 10]);
-      expect(seqs((await repo.range('room-a', 2, 5, 2)).page)).toEqual([4, 5]);
-      expect(seqs((await repo.range('room-a', 1, 1, 5)).page)).toEqual([1]);
+      expect(seqs((await t.repo.range('room-a', 1, Number.MAX_SAFE_INTEGER, 3)).page)).toEqual([8, 9, 10]);
+      expect(seqs((await t.repo.range('room-a', 2, 5, 2)).page)).toEqual([4, 5]);
+      expect(seqs((await t.repo.range('room-a', 1, 1, 5)).page)).toEqual([1]);
     });
 
     it('answers every message of a range inside the window', async () => {
-      expect(seqs((await repo.range('room-a', 2, 5, 100)).page)).toEqual([2, 3, 4, 5]);
-      expect(seqs((await repo.range('room-a', 10, 10, 100)).page)).toEqual([10]);
+      expect(seqs((await t.repo.range('room-a', 2, 5, 100)).page)).toEqual([2, 3, 4, 5]);
+      expect(seqs((await t.repo.range('room-a', 10, 10, 100)).page)).toEqual([10]);
     });
 
     it('clips a range that reaches outside the window', async () => {
-      expect(seqs((await repo.range('room-a', -5, 3, 100)).page)).toEqual([1, 2, 3]);
-      expect(seqs((await repo.range('room-a', 8, 50, 100)).page)).toEqual([8, 9, 10]);
-      expect(seqs((await repo.range('room-a', 8, 50, 2)).page)).toEqual([9, 10]);
+      expect(seqs((await t.repo.range('room-a', -5, 3, 100)).page)).toEqual([1, 2, 3]);
+      expect(seqs((await t.repo.range('room-a', 8, 50, 100)).page)).toEqual([8, 9, 10]);
+      expect(seqs((await t.repo.range('room-a', 8, 50, 2)).page)).toEqual([9, 10]);
     });
 
     it('answers nothing for a range past the newest message or an empty range', async () => {
-      const past = await repo.range('room-a', 11, 20, 10);
+      const past = await t.repo.range('room-a', 11, 20, 10);
       expect(past).toEqual({ first: 1, last: 10, page: [] });
-      expect((await repo.range('room-a', 5, 4, 10)).page).toEqual([]);
-      expect((await repo.range('room-a', -10, 0, 10)).page).toEqual([]);
+      expect((await t.repo.range('room-a', 5, 4, 10)).page).toEqual([]);
+      expect((await t.repo.range('room-a', -10, 0, 10)).page).toEqual([]);
     });
   });
 
   describe('idempotency', () => {
     it('answers a repeat of room, user and client_msg_id with the original message, stored once', async () => {
-      const first = await repo.append(msg('room-a', 'Hello', { clientMsgId: 'c-1' }));
-      const again = await repo.append(msg('room-a', 'Hello again', { clientMsgId: 'c-1', type: 'file' }));
+      const first = await t.repo.append(msg('room-a', 'Hello', { clientMsgId: 'c-1' }));
+      const again = await t.repo.append(msg('room-a', 'Hello again', { clientMsgId: 'c-1', type: 'file' }));
       expect(first.duplicate).toBe(false);
       expect(again.duplicate).toBe(true);
       expect(again.message).toEqual(first.message);
-      const { page, last } = await repo.range('room-a', 1, Number.MAX_SAFE_INTEGER, 10);
+      const { page, last } = await t.repo.range('room-a', 1, Number.MAX_SAFE_INTEGER, 10);
       expect(parsePage(page)).toEqual([first.message]);
       expect(last).toBe(1);
     });
 
     it('stores a new message for the same client_msg_id from another user', async () => {
-      const first = await repo.append(msg('room-a', 'Hello', { clientMsgId: 'c-1' }));
-      const other = await repo.append(msg('room-a', 'Hello', { clientMsgId: 'c-1', userId: 'user-2' }));
+      const first = await t.repo.append(msg('room-a', 'Hello', { clientMsgId: 'c-1' }));
+      const other = await t.repo.append(msg('room-a', 'Hello', { clientMsgId: 'c-1', userId: 'user-2' }));
       expect(other.duplicate).toBe(false);
       expect(other.message.id).not.toBe(first.message.id);
       expect(other.message.user_id).toBe('user-2');
-      expect((await repo.range('room-a', 1, Number.MAX_SAFE_INTEGER, 10)).page).toHaveLength(2);
+      expect((await t.repo.range('room-a', 1, Number.MAX_SAFE_INTEGER, 10)).page).toHaveLength(2);
     });
 
     it('stores a new message for the same client_msg_id in another room', async () => {
-      await repo.append(msg('room-a', 'Hello', { clientMsgId: 'c-1' }));
-      const other = await repo.append(msg('room-b', 'Hello', { clientMsgId: 'c-1' }));
+      await t.repo.append(msg('room-a', 'Hello', { clientMsgId: 'c-1' }));
+      const other = await t.repo.append(msg('room-b', 'Hello', { clientMsgId: 'c-1' }));
       expect(other.duplicate).toBe(false);
       expect(other.message.room_id).toBe('room-b');
     });
 
     it('stores a new message for another client_msg_id of the same user', async () => {
-      await repo.append(msg('room-a', 'Hello', { clientMsgId: 'c-1' }));
-      const other = await repo.append(msg('room-a', 'Hello', { clientMsgId: 'c-2' }));
+      await t.repo.append(msg('room-a', 'Hello', { clientMsgId: 'c-1' }));
+      const other = await t.repo.append(msg('room-a', 'Hello', { clientMsgId: 'c-2' }));
       expect(other.duplicate).toBe(false);
-      expect((await repo.range('room-a', 1, Number.MAX_SAFE_INTEGER, 10)).page).toHaveLength(2);
+      expect((await t.repo.range('room-a', 1, Number.MAX_SAFE_INTEGER, 10)).page).toHaveLength(2);
     });
 
     it('does not deduplicate messages without client_msg_id', async () => {
-      const a = await repo.append(msg('room-a', 'same'));
-      const b = await repo.append(msg('room-a', 'same'));
+      const a = await t.repo.append(msg('room-a', 'same'));
+      const b = await t.repo.append(msg('room-a', 'same'));
       expect(b.duplicate).toBe(false);
       expect(b.message.id).not.toBe(a.message.id);
     });
 
     it('keeps user ids and client_msg_ids with separators apart', async () => {
-      const a = await repo.append(msg('room-a', 'x', { userId: 'u:1', clientMsgId: '2:c' }));
-      const b = await repo.append(msg('room-a', 'x', { userId: 'u', clientMsgId: '1:2:c' }));
+      const a = await t.repo.append(msg('room-a', 'x', { userId: 'u:1', clientMsgId: '2:c' }));
+      const b = await t.repo.append(msg('room-a', 'x', { userId: 'u', clientMsgId: '1:2:c' }));
       expect(a.duplicate).toBe(false);
       expect(b.duplicate).toBe(false);
     });
 
     it('forgets a client_msg_id after the idempotency TTL', async () => {
-      repo = await driver.fresh({ idempotencyTtlSeconds: 1 });
-      const first = await repo.append(msg('room-a', 'Hello', { clientMsgId: 'c-1' }));
+      t.repo = await t.driver.fresh({ idempotencyTtlSeconds: 1 });
+      const first = await t.repo.append(msg('room-a', 'Hello', { clientMsgId: 'c-1' }));
       await new Promise((r) => setTimeout(r, 1200));
-      const later = await repo.append(msg('room-a', 'Hello', { clientMsgId: 'c-1' }));
+      const later = await t.repo.append(msg('room-a', 'Hello', { clientMsgId: 'c-1' }));
       expect(later.duplicate).toBe(false);
       expect(later.message.id).not.toBe(first.message.id);
     });
@@ -366,21 +347,21 @@ describe.each([
 
   describe('publish', () => {
     it('publishes m<seq>\\n<stored json> on the room channel for every stored message', async () => {
-      const listener = await driver.listen('room-a');
-      const one = await repo.append(msg('room-a', 'one'));
-      const two = await repo.append(msg('room-a', 'two 👋'));
+      const listener = await t.driver.listen('room-a');
+      const one = await t.repo.append(msg('room-a', 'one'));
+      const two = await t.repo.append(msg('room-a', 'two 👋'));
       const envelopes = await listener.waitFor(2);
-      const { page } = await repo.range('room-a', 1, Number.MAX_SAFE_INTEGER, 10);
+      const { page } = await t.repo.range('room-a', 1, Number.MAX_SAFE_INTEGER, 10);
       expect(envelopes).toEqual([`m1\n${page[0]}`, `m2\n${page[1]}`]);
       expect(JSON.parse(envelopes[0].slice(3))).toEqual(one.message);
       expect(JSON.parse(envelopes[1].slice(3))).toEqual(two.message);
     });
 
     it('does not publish a duplicate again', async () => {
-      const listener = await driver.listen('room-a');
-      await repo.append(msg('room-a', 'one', { clientMsgId: 'c-1' }));
-      await repo.append(msg('room-a', 'one', { clientMsgId: 'c-1' }));
-      await repo.append(msg('room-a', 'two'));
+      const listener = await t.driver.listen('room-a');
+      await t.repo.append(msg('room-a', 'one', { clientMsgId: 'c-1' }));
+      await t.repo.append(msg('room-a', 'one', { clientMsgId: 'c-1' }));
+      await t.repo.append(msg('room-a', 'two'));
       const envelopes = await listener.waitFor(2);
       // Publication order is storage order, so a republished duplicate would arrive before "two".
       expect(envelopes.map((e) => e.split('\n')[0])).toEqual(['m1', 'm2']);
@@ -388,10 +369,10 @@ describe.each([
     });
 
     it('publishes only on the channel of the message room', async () => {
-      const a = await driver.listen('room-a');
-      const b = await driver.listen('room-b');
-      await repo.append(msg('room-b', 'for b'));
-      await repo.append(msg('room-a', 'for a'));
+      const a = await t.driver.listen('room-a');
+      const b = await t.driver.listen('room-b');
+      await t.repo.append(msg('room-b', 'for b'));
+      await t.repo.append(msg('room-a', 'for a'));
       await a.waitFor(1);
       await b.waitFor(1);
       expect(a.envelopes).toHaveLength(1);
@@ -401,8 +382,8 @@ describe.each([
     });
 
     it('numbers envelopes by the room sequence, also after trimming', async () => {
-      repo = await driver.fresh({ retention: 2 });
-      const listener = await driver.listen('room-a');
+      t.repo = await t.driver.fresh({ retention: 2 });
+      const listener = await t.driver.listen('room-a');
       await appendMany('room-a', 4);
       const envelopes = await listener.waitFor(4);
       expect(envelopes.map((e) => e.split('\n')[0])).toEqual(['m1', 'm2', 'm3', 'm4']);

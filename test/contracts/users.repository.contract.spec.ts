@@ -3,16 +3,13 @@ import { MemoryUsersRepository } from '../../src/users/memory-users.repository.j
 import { RedisUsersRepository } from '../../src/users/redis-users.repository.js';
 import type { User } from '../../src/users/user.js';
 import type { UsersRepository } from '../../src/users/users.repository.js';
+import { type ContractDriver, describeContract } from '../support/contract.js';
 import { type RedisServer, startRedis } from '../support/redis-server.js';
 
 /** One driver of the port: how to start it, get fresh repositories on one store, and stop it. */
-interface Driver {
-  start(): Promise<void>;
-  /** Empties the store and returns a repository on it. */
-  fresh(): Promise<UsersRepository>;
+interface Driver extends ContractDriver<UsersRepository> {
   /** A second repository on the same store (another instance). */
   another(): UsersRepository;
-  stop(): Promise<void>;
 }
 
 function memoryDriver(): Driver {
@@ -54,107 +51,89 @@ function user(username: string): User {
   return { id: `user-${counter}`, username, created_at: new Date().toISOString() };
 }
 
-describe.each([
-  ['memory', memoryDriver],
-  ['redis', redisDriver],
-])('UsersRepository contract (%s)', (_name, makeDriver) => {
-  const driver = makeDriver();
-  let repo: UsersRepository;
-
-  beforeAll(async () => {
-    await driver.start();
-  });
-
-  afterAll(async () => {
-    await driver.stop();
-  });
-
-  beforeEach(async () => {
-    repo = await driver.fresh();
-  });
-
+describeContract('UsersRepository contract', { memory: memoryDriver, redis: redisDriver }, (t) => {
   it('creates a user and finds it by id, unchanged', async () => {
     const u = user('john_doe');
-    await expect(repo.create(u)).resolves.toBe(true);
-    await expect(repo.findById(u.id)).resolves.toEqual(u);
+    await expect(t.repo.create(u)).resolves.toBe(true);
+    await expect(t.repo.findById(u.id)).resolves.toEqual(u);
   });
 
   it('answers null for an unknown id', async () => {
-    await repo.create(user('someone'));
-    await expect(repo.findById('no-such-user')).resolves.toBeNull();
-    await expect(repo.findById('')).resolves.toBeNull();
+    await t.repo.create(user('someone'));
+    await expect(t.repo.findById('no-such-user')).resolves.toBeNull();
+    await expect(t.repo.findById('')).resolves.toBeNull();
   });
 
   it('keeps the username exactly as given', async () => {
     const u = user('MiXeD.Case-Name_1');
-    await repo.create(u);
-    await expect(repo.findById(u.id)).resolves.toEqual(expect.objectContaining({ username: 'MiXeD.Case-Name_1' }));
+    await t.repo.create(u);
+    await expect(t.repo.findById(u.id)).resolves.toEqual(expect.objectContaining({ username: 'MiXeD.Case-Name_1' }));
   });
 
   it('refuses a taken username, case-insensitively, and stores nothing for it', async () => {
     const first = user('Alice');
-    await expect(repo.create(first)).resolves.toBe(true);
+    await expect(t.repo.create(first)).resolves.toBe(true);
     const again = user('Alice');
     const lower = user('alice');
     const upper = user('ALICE');
-    await expect(repo.create(again)).resolves.toBe(false);
-    await expect(repo.create(lower)).resolves.toBe(false);
-    await expect(repo.create(upper)).resolves.toBe(false);
-    await expect(repo.findById(again.id)).resolves.toBeNull();
-    await expect(repo.findById(lower.id)).resolves.toBeNull();
-    await expect(repo.findById(upper.id)).resolves.toBeNull();
-    await expect(repo.list(0, 100)).resolves.toEqual([first]);
+    await expect(t.repo.create(again)).resolves.toBe(false);
+    await expect(t.repo.create(lower)).resolves.toBe(false);
+    await expect(t.repo.create(upper)).resolves.toBe(false);
+    await expect(t.repo.findById(again.id)).resolves.toBeNull();
+    await expect(t.repo.findById(lower.id)).resolves.toBeNull();
+    await expect(t.repo.findById(upper.id)).resolves.toBeNull();
+    await expect(t.repo.list(0, 100)).resolves.toEqual([first]);
   });
 
   it('accepts usernames that differ only beyond case', async () => {
-    await expect(repo.create(user('alice'))).resolves.toBe(true);
-    await expect(repo.create(user('alice_'))).resolves.toBe(true);
-    await expect(repo.create(user('alice.'))).resolves.toBe(true);
-    await expect(repo.list(0, 100)).resolves.toHaveLength(3);
+    await expect(t.repo.create(user('alice'))).resolves.toBe(true);
+    await expect(t.repo.create(user('alice_'))).resolves.toBe(true);
+    await expect(t.repo.create(user('alice.'))).resolves.toBe(true);
+    await expect(t.repo.list(0, 100)).resolves.toHaveLength(3);
   });
 
   it('lets exactly one of two concurrent creates with differing case win', async () => {
     const a = user('Racer');
     const b = user('rACER');
-    const results = await Promise.all([repo.create(a), driver.another().create(b)]);
+    const results = await Promise.all([t.repo.create(a), t.driver.another().create(b)]);
     expect(results.filter((r) => r)).toHaveLength(1);
     const winner = results[0] ? a : b;
     const loser = results[0] ? b : a;
-    await expect(repo.findById(winner.id)).resolves.toEqual(winner);
-    await expect(repo.findById(loser.id)).resolves.toBeNull();
-    await expect(repo.list(0, 100)).resolves.toEqual([winner]);
+    await expect(t.repo.findById(winner.id)).resolves.toEqual(winner);
+    await expect(t.repo.findById(loser.id)).resolves.toBeNull();
+    await expect(t.repo.list(0, 100)).resolves.toEqual([winner]);
   });
 
   it('lets exactly one of many concurrent creates of one name win', async () => {
     const spellings = ['swarm', 'SWARM', 'Swarm', 'sWarm', 'swARM', 'swarM', 'SwArM', 'sWaRm'];
     const results = await Promise.all(
-      spellings.map((s, i) => (i % 2 === 0 ? repo : driver.another()).create(user(s))),
+      spellings.map((s, i) => (i % 2 === 0 ? t.repo : t.driver.another()).create(user(s))),
     );
     expect(results.filter((r) => r)).toHaveLength(1);
-    await expect(repo.list(0, 100)).resolves.toHaveLength(1);
+    await expect(t.repo.list(0, 100)).resolves.toHaveLength(1);
   });
 
   it('lists nothing when empty', async () => {
-    await expect(repo.list(0, 100)).resolves.toEqual([]);
+    await expect(t.repo.list(0, 100)).resolves.toEqual([]);
   });
 
   it('lists users oldest first and pages with offset and limit', async () => {
     const users = ['u_one', 'u_two', 'u_three', 'u_four', 'u_five'].map(user);
-    for (const u of users) await repo.create(u);
-    await expect(repo.list(0, 100)).resolves.toEqual(users);
-    await expect(repo.list(0, 2)).resolves.toEqual(users.slice(0, 2));
-    await expect(repo.list(2, 2)).resolves.toEqual(users.slice(2, 4));
-    await expect(repo.list(4, 2)).resolves.toEqual(users.slice(4));
-    await expect(repo.list(5, 2)).resolves.toEqual([]);
-    await expect(repo.list(1000, 1000)).resolves.toEqual([]);
+    for (const u of users) await t.repo.create(u);
+    await expect(t.repo.list(0, 100)).resolves.toEqual(users);
+    await expect(t.repo.list(0, 2)).resolves.toEqual(users.slice(0, 2));
+    await expect(t.repo.list(2, 2)).resolves.toEqual(users.slice(2, 4));
+    await expect(t.repo.list(4, 2)).resolves.toEqual(users.slice(4));
+    await expect(t.repo.list(5, 2)).resolves.toEqual([]);
+    await expect(t.repo.list(1000, 1000)).resolves.toEqual([]);
   });
 
   it('does not let a refused create disturb the order', async () => {
     const a = user('first');
     const b = user('second');
-    await repo.create(a);
-    await repo.create(user('FIRST'));
-    await repo.create(b);
-    await expect(repo.list(0, 100)).resolves.toEqual([a, b]);
+    await t.repo.create(a);
+    await t.repo.create(user('FIRST'));
+    await t.repo.create(b);
+    await expect(t.repo.list(0, 100)).resolves.toEqual([a, b]);
   });
 });
