@@ -1,12 +1,11 @@
 import type { TestServer } from '../support/app.js';
-import { type RedisCluster, redisCli, startRedisCluster } from '../support/redis-cluster.js';
+import { e2eFixture } from '../support/fixture.js';
+import { type RedisCluster, redisCli } from '../support/redis-cluster.js';
 import {
   chatRest,
-  closeAllSockets,
   connectWs,
   type Frame,
   roomWsUrl,
-  serverSet,
   type TestSocket,
 } from '../support/ws-client.js';
 
@@ -21,22 +20,17 @@ const MIN_ROOMS = 12;
 const MAX_ROOMS = 40;
 const SERVER_ENV = { RATE_LIMIT_LIMIT: '100000', WS_RATE_LIMIT: '10000' };
 
+// The tests share the sockets opened in beforeAll: the fixture closes them after the last one.
+const fixture = e2eFixture();
 let cluster: RedisCluster;
-const started = serverSet();
 let a: TestServer;
 let b: TestServer;
 
 beforeAll(async () => {
-  cluster = await startRedisCluster(3);
-  a = await started.start({ ...SERVER_ENV, REDIS_CLUSTER_NODES: cluster.nodes });
-  b = await started.start({ ...SERVER_ENV, REDIS_CLUSTER_NODES: cluster.nodes });
+  cluster = await fixture.startRedisCluster(3);
+  a = await fixture.startServer({ ...SERVER_ENV, REDIS_CLUSTER_NODES: cluster.nodes });
+  b = await fixture.startServer({ ...SERVER_ENV, REDIS_CLUSTER_NODES: cluster.nodes });
 }, 90_000);
-
-afterAll(async () => {
-  await closeAllSockets();
-  await started.stopAll();
-  await cluster?.stop();
-});
 
 const isMessage = (f: Frame) => typeof f.id === 'string' && ['text', 'image', 'file'].includes(f.type);
 const isSystem = (event: string, userId: string) => (f: Frame) =>

@@ -1,13 +1,13 @@
 import type { TestServer } from '../support/app.js';
+import { e2eFixture } from '../support/fixture.js';
 import { redisCli } from '../support/redis-cluster.js';
-import { type RedisServer, startRedis } from '../support/redis-server.js';
+import type { RedisServer } from '../support/redis-server.js';
 import {
   chatRest,
   closeAllSockets,
   connectWs,
   type Frame,
   roomWsUrl,
-  serverSet,
   type TestSocket,
 } from '../support/ws-client.js';
 
@@ -23,23 +23,17 @@ const INSTANCE_TTL = 3;
 const REAP_WITHIN_MS = 12_000;
 const SERVER_ENV = { INSTANCE_TTL: String(INSTANCE_TTL), RATE_LIMIT_LIMIT: '100000' };
 
+const fixture = e2eFixture();
 let redis: RedisServer;
-const started = serverSet();
-let servers: TestServer[] = [];
+const servers: TestServer[] = [];
 
 beforeAll(async () => {
-  redis = await startRedis();
-  for (let i = 0; i < 4; i++) servers.push(await started.start({ ...SERVER_ENV, REDIS_URL: redis.url }));
+  redis = await fixture.startRedis();
+  for (let i = 0; i < 4; i++) servers.push(await fixture.startServer({ ...SERVER_ENV, REDIS_URL: redis.url }));
 }, 90_000);
 
 afterEach(async () => {
   await closeAllSockets();
-});
-
-afterAll(async () => {
-  await started.stopAll();
-  servers = [];
-  await redis?.stop();
 });
 
 const isSystem = (event: string, userId: string) => (f: Frame) =>

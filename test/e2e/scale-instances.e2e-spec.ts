@@ -1,5 +1,6 @@
 import type { ApiResponse, TestServer } from '../support/app.js';
-import { type RedisServer, startRedis } from '../support/redis-server.js';
+import { e2eFixture } from '../support/fixture.js';
+import type { RedisServer } from '../support/redis-server.js';
 import {
   chatRest,
   closeAllSockets,
@@ -7,7 +8,6 @@ import {
   expectUpgradeRefused,
   type Frame,
   roomWsUrl,
-  serverSet,
   type TestSocket,
 } from '../support/ws-client.js';
 
@@ -21,31 +21,23 @@ import {
 const SERVER_ENV = { RATE_LIMIT_LIMIT: '100000', WS_RATE_LIMIT: '10000' };
 const RATE_LIMIT = 6;
 
+const fixture = e2eFixture();
 let redis: RedisServer;
 let limitedRedis: RedisServer;
-const started = serverSet();
-let trio: TestServer[] = [];
-let limited: TestServer[] = [];
+const trio: TestServer[] = [];
+const limited: TestServer[] = [];
 
 beforeAll(async () => {
-  redis = await startRedis();
-  limitedRedis = await startRedis();
-  for (let i = 0; i < 3; i++) trio.push(await started.start({ ...SERVER_ENV, REDIS_URL: redis.url }));
+  redis = await fixture.startRedis();
+  limitedRedis = await fixture.startRedis();
+  for (let i = 0; i < 3; i++) trio.push(await fixture.startServer({ ...SERVER_ENV, REDIS_URL: redis.url }));
   // A separate Redis for the small budget, so the other tests' traffic does not spend it.
   const limitedEnv = { REDIS_URL: limitedRedis.url, RATE_LIMIT_LIMIT: String(RATE_LIMIT), RATE_LIMIT_TTL: '60' };
-  for (let i = 0; i < 3; i++) limited.push(await started.start(limitedEnv));
+  for (let i = 0; i < 3; i++) limited.push(await fixture.startServer(limitedEnv));
 }, 90_000);
 
 afterEach(async () => {
   await closeAllSockets();
-});
-
-afterAll(async () => {
-  await started.stopAll();
-  trio = [];
-  limited = [];
-  await redis?.stop();
-  await limitedRedis?.stop();
 });
 
 const isMessage = (f: Frame) => typeof f.id === 'string' && ['text', 'image', 'file'].includes(f.type);

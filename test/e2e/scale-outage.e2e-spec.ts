@@ -1,6 +1,7 @@
 import type { ApiResponse, TestServer } from '../support/app.js';
+import { e2eFixture } from '../support/fixture.js';
 import { redisCli } from '../support/redis-cluster.js';
-import { type RedisServer, startRedis } from '../support/redis-server.js';
+import type { RedisServer } from '../support/redis-server.js';
 import {
   chatRest,
   closeAllSockets,
@@ -9,7 +10,6 @@ import {
   type Frame,
   keysOf,
   roomWsUrl,
-  serverSet,
   type TestSocket,
 } from '../support/ws-client.js';
 
@@ -26,27 +26,21 @@ const FAST_MS = 2000;
 /** How long Redis stays down at least. */
 const OUTAGE_MS = 4000;
 
+// 'a Redis outage' shares the sockets of its beforeAll between its tests: the fixture closes them at the end.
+const fixture = e2eFixture();
 let redis: RedisServer;
 let gapRedis: RedisServer;
-const started = serverSet();
 let server: TestServer;
 let gapA: TestServer;
 let gapB: TestServer;
 
 beforeAll(async () => {
-  redis = await startRedis();
-  gapRedis = await startRedis();
-  server = await started.start({ ...SERVER_ENV, REDIS_URL: redis.url });
-  gapA = await started.start({ ...SERVER_ENV, REDIS_URL: gapRedis.url });
-  gapB = await started.start({ ...SERVER_ENV, REDIS_URL: gapRedis.url });
+  redis = await fixture.startRedis();
+  gapRedis = await fixture.startRedis();
+  server = await fixture.startServer({ ...SERVER_ENV, REDIS_URL: redis.url });
+  gapA = await fixture.startServer({ ...SERVER_ENV, REDIS_URL: gapRedis.url });
+  gapB = await fixture.startServer({ ...SERVER_ENV, REDIS_URL: gapRedis.url });
 }, 90_000);
-
-afterAll(async () => {
-  await closeAllSockets();
-  await started.stopAll();
-  await redis?.stop();
-  await gapRedis?.stop();
-});
 
 const isMessage = (f: Frame) => typeof f.id === 'string' && ['text', 'image', 'file'].includes(f.type);
 

@@ -1,5 +1,6 @@
 import type { TestServer } from '../support/app.js';
-import { type RedisServer, startRedis } from '../support/redis-server.js';
+import { e2eFixture } from '../support/fixture.js';
+import type { RedisServer } from '../support/redis-server.js';
 import {
   chatRest,
   closeAllSockets,
@@ -9,7 +10,6 @@ import {
   keysOf,
   MESSAGE_KEYS,
   roomWsUrl,
-  serverSet,
   type TestSocket,
 } from '../support/ws-client.js';
 
@@ -24,20 +24,15 @@ const MAX_LENGTH = 10;
 const WS_RATE_LIMIT = 5;
 const WS_MAX_PAYLOAD = 2048;
 
+const fixture = e2eFixture();
 let redis: RedisServer;
-const started = serverSet();
 
 beforeAll(async () => {
-  redis = await startRedis();
+  redis = await fixture.startRedis();
 });
 
 afterEach(async () => {
   await closeAllSockets();
-});
-
-afterAll(async () => {
-  await started.stopAll();
-  await redis?.stop();
 });
 
 /** Frames about users other than `userId` joining: a socket may hear those of earlier sockets. */
@@ -61,7 +56,7 @@ describe('WebSocket /api/v1/ws/{room_id}/{user_id}', () => {
     let rest: ReturnType<typeof chatRest>;
 
     beforeAll(async () => {
-      server = await started.start({
+      server = await fixture.startServer({
         ...storeEnv(),
         MESSAGE_MAX_LENGTH: String(MAX_LENGTH),
         WS_MAX_PAYLOAD: String(WS_MAX_PAYLOAD),
@@ -218,17 +213,12 @@ describe('WebSocket /api/v1/ws/{room_id}/{user_id}', () => {
 
   describe('the upgrade and the per-IP request budget', () => {
     const LIMIT = 6;
+    const budgetFixture = e2eFixture();
     // Its own Redis: the budget counters of the suites above live in theirs, under the same IP.
     let budgetRedis: RedisServer;
-    const budgetServers = serverSet();
 
     beforeAll(async () => {
-      budgetRedis = await startRedis();
-    });
-
-    afterAll(async () => {
-      await budgetServers.stopAll();
-      await budgetRedis?.stop();
+      budgetRedis = await budgetFixture.startRedis();
     });
 
     it.each([
@@ -237,7 +227,7 @@ describe('WebSocket /api/v1/ws/{room_id}/{user_id}', () => {
     ])('counts every upgrade against the REST budget and refuses the upgrade with HTTP 429 once it is spent, on %s', async (_what, count, storeEnv) => {
       const env = { ...storeEnv(), RATE_LIMIT_LIMIT: String(LIMIT), RATE_LIMIT_TTL: '60' };
       const list: TestServer[] = [];
-      for (let i = 0; i < count; i++) list.push(await budgetServers.start(env));
+      for (let i = 0; i < count; i++) list.push(await budgetFixture.startServer(env));
       const rest = chatRest(list[0].baseUrl);
       const room = await rest.room();
       const user = await chatRest(list[list.length - 1].baseUrl).user();
@@ -264,7 +254,7 @@ describe('WebSocket /api/v1/ws/{room_id}/{user_id}', () => {
     let url: string;
 
     beforeAll(async () => {
-      server = await started.start({ CORS_ORIGINS: 'http://good.example, http://also-good.example' });
+      server = await fixture.startServer({ CORS_ORIGINS: 'http://good.example, http://also-good.example' });
       const rest = chatRest(server.baseUrl);
       url = roomWsUrl(server.wsUrl, (await rest.room()).id, (await rest.user()).id);
     }, 60_000);

@@ -1,5 +1,6 @@
 import type { TestServer } from '../support/app.js';
-import { type RedisServer, startRedis } from '../support/redis-server.js';
+import { e2eFixture } from '../support/fixture.js';
+import type { RedisServer } from '../support/redis-server.js';
 import {
   chatRest,
   closeAllSockets,
@@ -9,7 +10,6 @@ import {
   MESSAGE_KEYS,
   RFC3339_MS,
   roomWsUrl,
-  serverSet,
   type TestSocket,
 } from '../support/ws-client.js';
 
@@ -21,15 +21,11 @@ import {
 const HISTORY_LIMIT = 5;
 const SYSTEM_KEYS = ['content', 'event', 'timestamp', 'type', 'user_id'];
 
+const fixture = e2eFixture();
 let redis: RedisServer;
-const started = serverSet();
 
 beforeAll(async () => {
-  redis = await startRedis();
-});
-
-afterAll(async () => {
-  await redis?.stop();
+  redis = await fixture.startRedis();
 });
 
 describe('WebSocket /api/v1/ws/{room_id}/{user_id}', () => {
@@ -37,20 +33,18 @@ describe('WebSocket /api/v1/ws/{room_id}/{user_id}', () => {
     ['memory', () => ({})],
     ['redis', () => ({ REDIS_URL: redis.url })],
   ])('on the %s store', (_store, storeEnv) => {
+    // This store's server stops after its block, before the next store's starts.
+    const storeFixture = e2eFixture();
     let server: TestServer;
     let rest: ReturnType<typeof chatRest>;
 
     beforeAll(async () => {
-      server = await started.start({ ...storeEnv(), HISTORY_LIMIT: String(HISTORY_LIMIT), RATE_LIMIT_LIMIT: '100000' });
+      server = await storeFixture.startServer({ ...storeEnv(), HISTORY_LIMIT: String(HISTORY_LIMIT), RATE_LIMIT_LIMIT: '100000' });
       rest = chatRest(server.baseUrl);
     }, 60_000);
 
     afterEach(async () => {
       await closeAllSockets();
-    });
-
-    afterAll(async () => {
-      await started.stopAll();
     });
 
     const connect = (roomId: string, userId: string) => connectWs(roomWsUrl(server.wsUrl, roomId, userId));

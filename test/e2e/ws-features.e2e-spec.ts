@@ -1,5 +1,6 @@
 import type { TestServer } from '../support/app.js';
-import { type RedisServer, startRedis } from '../support/redis-server.js';
+import { e2eFixture } from '../support/fixture.js';
+import type { RedisServer } from '../support/redis-server.js';
 import {
   chatRest,
   closeAllSockets,
@@ -8,7 +9,6 @@ import {
   keysOf,
   RFC3339_MS,
   roomWsUrl,
-  serverSet,
   type TestSocket,
 } from '../support/ws-client.js';
 
@@ -20,20 +20,15 @@ import {
 const HISTORY_LIMIT = 3;
 const RETENTION = 5;
 
+const fixture = e2eFixture();
 let redis: RedisServer;
-const started = serverSet();
 
 beforeAll(async () => {
-  redis = await startRedis();
+  redis = await fixture.startRedis();
 });
 
 afterEach(async () => {
   await closeAllSockets();
-});
-
-afterAll(async () => {
-  await started.stopAll();
-  await redis?.stop();
 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -47,7 +42,7 @@ describe('WebSocket /api/v1/ws/{room_id}/{user_id}', () => {
     let rest: ReturnType<typeof chatRest>;
 
     beforeAll(async () => {
-      server = await started.start({
+      server = await fixture.startServer({
         ...storeEnv(),
         HISTORY_LIMIT: String(HISTORY_LIMIT),
         MESSAGE_RETENTION: String(RETENTION),
@@ -171,7 +166,7 @@ describe('WebSocket /api/v1/ws/{room_id}/{user_id}', () => {
     let server: TestServer;
 
     beforeAll(async () => {
-      server = await started.start({ WS_PING_INTERVAL: '1' });
+      server = await fixture.startServer({ WS_PING_INTERVAL: '1' });
     }, 60_000);
 
     it('keeps a client that answers pings and drops one that does not within about 3 s', async () => {
@@ -208,7 +203,7 @@ describe('WebSocket /api/v1/ws/{room_id}/{user_id}', () => {
     const tag = (i: number) => `${String(i).padStart(5, '0')}:`;
 
     beforeAll(async () => {
-      server = await started.start({
+      server = await fixture.startServer({
         WS_MAX_BUFFERED: '16384',
         MESSAGE_MAX_LENGTH: String(SIZE),
         WS_RATE_LIMIT: '100000',
@@ -279,7 +274,7 @@ describe('WebSocket /api/v1/ws/{room_id}/{user_id}', () => {
     ['redis', () => ({ REDIS_URL: redis.url })],
   ])('graceful shutdown on the %s store (SHUTDOWN_TIMEOUT=5)', (_store, storeEnv) => {
     it('closes open sockets with 1001 on SIGTERM and exits 0 within SHUTDOWN_TIMEOUT', async () => {
-      const server = await started.start({ ...storeEnv(), SHUTDOWN_TIMEOUT: '5' });
+      const server = await fixture.startServer({ ...storeEnv(), SHUTDOWN_TIMEOUT: '5' });
       const rest = chatRest(server.baseUrl);
       const room = await rest.room();
       const [u1, u2] = [await rest.user(), await rest.user()];

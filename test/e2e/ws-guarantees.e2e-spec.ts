@@ -1,12 +1,11 @@
 import type { TestServer } from '../support/app.js';
-import { type RedisServer, startRedis } from '../support/redis-server.js';
+import { e2eFixture } from '../support/fixture.js';
 import {
   chatRest,
   closeAllSockets,
   connectWs,
   type Frame,
   roomWsUrl,
-  serverSet,
   type TestSocket,
 } from '../support/ws-client.js';
 
@@ -28,25 +27,19 @@ const SERVER_ENV = {
   WS_RATE_LIMIT: '10000',
 };
 
-let redis: RedisServer;
-const started = serverSet();
+const fixture = e2eFixture();
 const servers: Record<'memory' | 'redis' | 'pair', TestServer[]> = { memory: [], redis: [], pair: [] };
 
 beforeAll(async () => {
-  redis = await startRedis();
+  const redis = await fixture.startRedis();
   const redisEnv = { ...SERVER_ENV, REDIS_URL: redis.url };
-  servers.memory = [await started.start(SERVER_ENV)];
-  servers.redis = [await started.start(redisEnv)];
-  servers.pair = [await started.start(redisEnv), await started.start(redisEnv)];
+  servers.memory = [await fixture.startServer(SERVER_ENV)];
+  servers.redis = [await fixture.startServer(redisEnv)];
+  servers.pair = [await fixture.startServer(redisEnv), await fixture.startServer(redisEnv)];
 }, 90_000);
 
 afterEach(async () => {
   await closeAllSockets();
-});
-
-afterAll(async () => {
-  await started.stopAll();
-  await redis?.stop();
 });
 
 const isMessage = (f: Frame) => typeof f.id === 'string' && ['text', 'image', 'file'].includes(f.type);
