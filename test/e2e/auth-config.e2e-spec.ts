@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeJwt, jwtVerify } from 'jose';
 import { api, runServerExpectingExit, type TestServer } from '../support/app.js';
-import { serverSet } from '../support/ws-client.js';
+import { e2eFixture } from '../support/fixture.js';
 
 /**
  * Authentication configuration at boot (a bad key stops the process naming the
@@ -80,16 +80,12 @@ describe('authentication configuration at start-up', () => {
   });
 
   describe('with AUTH_JWT_ISSUER but no key', () => {
-    const servers = serverSet();
+    const fixture = e2eFixture();
     let server: TestServer;
 
     beforeAll(async () => {
-      server = await servers.start({ AUTH_JWT_ISSUER: 'https://id.example.com/' });
+      server = await fixture.startServer({ AUTH_JWT_ISSUER: 'https://id.example.com/' });
     }, 30_000);
-
-    afterAll(async () => {
-      await servers.stopAll();
-    });
 
     it('starts with authentication off and warns that it is off', async () => {
       expect(server.output()).toMatch(/authentication is OFF/);
@@ -99,18 +95,17 @@ describe('authentication configuration at start-up', () => {
 });
 
 describe('npm run token (dist/cli/token.js)', () => {
-  const servers = serverSet();
+  const fixture = e2eFixture();
   let server: TestServer;
   let dir: string;
   const key = new TextEncoder().encode(SECRET);
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'parley-token-'));
-    server = await servers.start({ AUTH_JWT_SECRET: SECRET, AUTH_JWT_ISSUER: 'https://id.example.com/', AUTH_JWT_AUDIENCE: 'parley' });
+    server = await fixture.startServer({ AUTH_JWT_SECRET: SECRET, AUTH_JWT_ISSUER: 'https://id.example.com/', AUTH_JWT_AUDIENCE: 'parley' });
   }, 30_000);
 
-  afterAll(async () => {
-    await servers.stopAll();
+  afterAll(() => {
     rmSync(dir, { recursive: true, force: true });
   });
 

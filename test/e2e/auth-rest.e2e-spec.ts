@@ -1,8 +1,8 @@
 import { createHmac, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { base64url, type CryptoKey, exportSPKI, generateKeyPair, type JWTPayload, SignJWT, UnsecuredJWT } from 'jose';
 import { api, type ApiResponse, type TestServer } from '../support/app.js';
-import { type RedisServer, startRedis } from '../support/redis-server.js';
-import { serverSet } from '../support/ws-client.js';
+import { e2eFixture } from '../support/fixture.js';
+import type { RedisServer } from '../support/redis-server.js';
 
 /**
  * Opt-in JWT authentication over REST (SPEC §6), against the built server with
@@ -65,7 +65,7 @@ function expectForbidden(res: ApiResponse, detail: string): void {
   expect({ status: res.status, body: res.body }).toEqual({ status: 403, body: { detail } });
 }
 
-const servers = serverSet();
+const fixture = e2eFixture();
 let issuers: Record<Alg, Issuer>;
 let hs: TestServer;
 let rs: TestServer;
@@ -83,7 +83,7 @@ beforeAll(async () => {
     ES256: { alg: 'ES256', key: ec.privateKey, base: {}, publicPem: ecPem },
   };
   const quiet = { RATE_LIMIT_LIMIT: '100000' };
-  hs = await servers.start({
+  hs = await fixture.startServer({
     ...quiet,
     AUTH_JWT_SECRET: SECRET,
     AUTH_JWT_ISSUER: ISSUER,
@@ -91,14 +91,10 @@ beforeAll(async () => {
     AUTH_CLOCK_SKEW: '5',
   });
   // One line with \n escapes, as a .env file or a container setting carries it.
-  rs = await servers.start({ ...quiet, AUTH_JWT_PUBLIC_KEY: rsaPem.trim().replace(/\n/g, '\\n') });
-  es = await servers.start({ ...quiet, AUTH_JWT_PUBLIC_KEY: ecPem });
-  off = await servers.start(quiet);
+  rs = await fixture.startServer({ ...quiet, AUTH_JWT_PUBLIC_KEY: rsaPem.trim().replace(/\n/g, '\\n') });
+  es = await fixture.startServer({ ...quiet, AUTH_JWT_PUBLIC_KEY: ecPem });
+  off = await fixture.startServer(quiet);
 }, 90_000);
-
-afterAll(async () => {
-  await servers.stopAll();
-});
 
 describe('REST with authentication on', () => {
   describe.each(['HS256', 'RS256', 'ES256'] as const)('%s', (alg) => {
@@ -353,7 +349,7 @@ describe('REST with authentication off', () => {
 describe('rate limiting with authentication on', () => {
   const LIMIT = 5;
   const TTL = 60;
-  const limited = serverSet();
+  const limitedFixture = e2eFixture();
   let redis: RedisServer;
   let proxied: TestServer;
   let shared1: TestServer;
@@ -374,7 +370,7 @@ describe('rate limiting with authentication on', () => {
   }
 
   beforeAll(async () => {
-    redis = await startRedis();
+    redis = await limitedFixture.startRedis();
     const vars = {
       AUTH_JWT_SECRET: SECRET,
       AUTH_JWT_ISSUER: ISSUER,
@@ -383,15 +379,10 @@ describe('rate limiting with authentication on', () => {
       RATE_LIMIT_TTL: String(TTL),
       TRUST_PROXY: '127.0.0.1',
     };
-    proxied = await limited.start(vars);
-    shared1 = await limited.start({ ...vars, REDIS_URL: redis.url });
-    shared2 = await limited.start({ ...vars, REDIS_URL: redis.url });
+    proxied = await limitedFixture.startServer(vars);
+    shared1 = await limitedFixture.startServer({ ...vars, REDIS_URL: redis.url });
+    shared2 = await limitedFixture.startServer({ ...vars, REDIS_URL: redis.url });
   }, 90_000);
-
-  afterAll(async () => {
-    await limited.stopAll();
-    await redis?.stop();
-  });
 
   it('counts one user against one budget across IPs (no hiding behind many addresses)', async () => {
     const client = api(proxied.baseUrl);

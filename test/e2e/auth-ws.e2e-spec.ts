@@ -1,7 +1,8 @@
 import { createHmac, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { base64url, type CryptoKey, exportSPKI, generateKeyPair, type JWTPayload, SignJWT, UnsecuredJWT } from 'jose';
 import { api, type TestServer } from '../support/app.js';
-import { closeAllSockets, connectWs, roomWsUrl, serverSet, type TestSocket } from '../support/ws-client.js';
+import { e2eFixture } from '../support/fixture.js';
+import { closeAllSockets, connectWs, roomWsUrl, type TestSocket } from '../support/ws-client.js';
 
 /**
  * Opt-in JWT authentication on the WebSocket (SPEC §6): `?token=` on the upgrade,
@@ -23,7 +24,7 @@ function withToken(url: string, token: string): string {
   return `${url}${url.includes('?') ? '&' : '?'}token=${encodeURIComponent(token)}`;
 }
 
-const servers = serverSet();
+const fixture = e2eFixture();
 let server: TestServer;
 let rest: ReturnType<typeof api>;
 let admin: Record<string, string>;
@@ -57,7 +58,7 @@ async function expectClosed(url: string, code: number, reason: string | RegExp):
 
 beforeAll(async () => {
   // AUTH_CLOCK_SKEW=0: a socket closes exactly when its token's exp passes.
-  server = await servers.start({ AUTH_JWT_SECRET: SECRET, AUTH_CLOCK_SKEW: '0', RATE_LIMIT_LIMIT: '100000' });
+  server = await fixture.startServer({ AUTH_JWT_SECRET: SECRET, AUTH_CLOCK_SKEW: '0', RATE_LIMIT_LIMIT: '100000' });
   rest = api(server.baseUrl);
   admin = { authorization: `Bearer ${await tokenFor('ops-admin', { admin: true })}` };
   const room = await rest.post('/rooms', { name: 'WS auth' }, admin);
@@ -69,10 +70,6 @@ beforeAll(async () => {
 
 afterEach(async () => {
   await closeAllSockets();
-});
-
-afterAll(async () => {
-  await servers.stopAll();
 });
 
 describe('WebSocket with authentication on', () => {
@@ -187,7 +184,7 @@ describe('WebSocket with authentication on', () => {
 });
 
 describe('WebSocket with an RS256 public key', () => {
-  const rsServers = serverSet();
+  const rsFixture = e2eFixture();
   let rs: TestServer;
   let privateKey: CryptoKey;
   let publicPem: string;
@@ -198,17 +195,13 @@ describe('WebSocket with an RS256 public key', () => {
     const pair = await generateKeyPair('RS256', { extractable: true });
     privateKey = pair.privateKey;
     publicPem = await exportSPKI(pair.publicKey);
-    rs = await rsServers.start({ AUTH_JWT_PUBLIC_KEY: publicPem, RATE_LIMIT_LIMIT: '100000' });
+    rs = await rsFixture.startServer({ AUTH_JWT_PUBLIC_KEY: publicPem, RATE_LIMIT_LIMIT: '100000' });
     const client = api(rs.baseUrl);
     const adminToken = await new SignJWT({ sub: 'ops', admin: true, exp: now() + 600 }).setProtectedHeader({ alg: 'RS256' }).sign(privateKey);
     const headers = { authorization: `Bearer ${adminToken}` };
     room = (await client.post('/rooms', { name: 'RS' }, headers)).body.id as string;
     carol = (await client.post('/users', { username: `carol_${Date.now().toString(36)}` }, headers)).body.id as string;
   }, 60_000);
-
-  afterAll(async () => {
-    await rsServers.stopAll();
-  });
 
   it('accepts an RS256 token of the path user', async () => {
     const token = await new SignJWT({ sub: carol, exp: now() + 600 }).setProtectedHeader({ alg: 'RS256' }).sign(privateKey);
@@ -225,16 +218,12 @@ describe('WebSocket with an RS256 public key', () => {
 });
 
 describe('WebSocket with authentication off', () => {
-  const offServers = serverSet();
+  const offFixture = e2eFixture();
   let off: TestServer;
 
   beforeAll(async () => {
-    off = await offServers.start({ RATE_LIMIT_LIMIT: '100000' });
+    off = await offFixture.startServer({ RATE_LIMIT_LIMIT: '100000' });
   }, 60_000);
-
-  afterAll(async () => {
-    await offServers.stopAll();
-  });
 
   it('connects without a token and ignores a junk one, exactly as before', async () => {
     const client = api(off.baseUrl);

@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import WebSocket, { type RawData } from 'ws';
-import { api, startServer, type TestServer } from './app.js';
+import { api } from './app.js';
 
 /** A received text frame, parsed. Fields are checked one by one in the tests. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -333,25 +333,6 @@ export function chatRest(baseUrl: string) {
     },
     async messages(roomId: string, limit = 200): Promise<Frame[]> {
       return expectOk('GET /messages', await client.get(`/rooms/${roomId}/messages?limit=${limit}`));
-    },
-  };
-}
-
-/**
- * The servers a suite started, so that `stopAll()` in afterAll stops every one of
- * them, also after a failed start. Start them one at a time: on two cores parallel
- * starts only slow each other down.
- */
-export function serverSet() {
-  const started: TestServer[] = [];
-  return {
-    async start(vars: Record<string, string | undefined> = {}): Promise<TestServer> {
-      const server = await startServer(vars);
-      started.push(server);
-      return server;
-    },
-    async stopAll(): Promise<void> {
-      await Promise.all(started.splice(0).map((s) => s.stop()));
     },
   };
 }
