@@ -1,5 +1,6 @@
 import { api, startServer, type TestServer } from '../support/app.js';
-import { chatRest, connectWs, roomWsUrl, type TestSocket } from '../support/ws-client.js';
+import { e2eFixture } from '../support/fixture.js';
+import { chatRest, connectWs, roomWsUrl } from '../support/ws-client.js';
 
 /** Parses Prometheus text into `name{labels}` -> value (labels as printed, in order). */
 function parseMetrics(text: string): Map<string, number> {
@@ -22,16 +23,12 @@ async function scrape(server: TestServer): Promise<Map<string, number>> {
 const value = (m: Map<string, number>, key: string) => m.get(key) ?? 0;
 
 describe('GET /metrics', () => {
+  // Its afterAll also closes the sockets the first test leaves open.
+  const fixture = e2eFixture();
   let server: TestServer;
-  const sockets: TestSocket[] = [];
 
   beforeAll(async () => {
-    server = await startServer({ RATE_LIMIT_LIMIT: '10' });
-  });
-
-  afterAll(async () => {
-    for (const s of sockets) await s.close();
-    await server?.stop();
+    server = await fixture.startServer({ RATE_LIMIT_LIMIT: '10' });
   });
 
   it('moves the request, message, connection and delivery figures exactly with the traffic', async () => {
@@ -41,10 +38,8 @@ describe('GET /metrics', () => {
     const before = await scrape(server);
 
     const first = await connectWs(roomWsUrl(server.wsUrl, room.id, a.id));
-    sockets.push(first);
     await first.nextOfType('history');
     const second = await connectWs(roomWsUrl(server.wsUrl, room.id, b.id));
-    sockets.push(second);
     await second.nextOfType('history');
     await first.nextOfType('system'); // b joined
     for (let i = 0; i < 3; i++) await rest.post(room.id, { content: `rest ${i}`, user_id: a.id });

@@ -1,5 +1,6 @@
-import { api, type ApiResponse, startServer, type TestServer } from '../support/app.js';
-import { type RedisServer, startRedis } from '../support/redis-server.js';
+import { api, type ApiResponse, type TestServer } from '../support/app.js';
+import { e2eFixture } from '../support/fixture.js';
+import type { RedisServer } from '../support/redis-server.js';
 
 /**
  * One budget per client IP, shared by every /api/v1 route, with X-RateLimit-* headers and
@@ -34,6 +35,7 @@ function nextClientIp(): string {
 }
 
 describe('rate limiting', () => {
+  const fixture = e2eFixture();
   let redis: RedisServer;
   let plain: TestServer;
   let proxied: TestServer;
@@ -41,28 +43,15 @@ describe('rate limiting', () => {
   let shared2: TestServer;
   let short: TestServer;
 
-  const started: TestServer[] = [];
-  /** Starts one server at a time (a loaded machine starts five at once slowly) and remembers it for afterAll. */
-  async function launch(vars: Record<string, string>): Promise<TestServer> {
-    const server = await startServer(vars);
-    started.push(server);
-    return server;
-  }
-
   beforeAll(async () => {
-    redis = await startRedis();
+    redis = await fixture.startRedis();
     const limits = { RATE_LIMIT_LIMIT: String(LIMIT), RATE_LIMIT_TTL: String(TTL) };
-    plain = await launch(limits);
-    proxied = await launch({ ...limits, TRUST_PROXY: '127.0.0.1' });
-    shared1 = await launch({ ...limits, REDIS_URL: redis.url });
-    shared2 = await launch({ ...limits, REDIS_URL: redis.url });
-    short = await launch({ RATE_LIMIT_LIMIT: '2', RATE_LIMIT_TTL: '1' });
+    plain = await fixture.startServer(limits);
+    proxied = await fixture.startServer({ ...limits, TRUST_PROXY: '127.0.0.1' });
+    shared1 = await fixture.startServer({ ...limits, REDIS_URL: redis.url });
+    shared2 = await fixture.startServer({ ...limits, REDIS_URL: redis.url });
+    short = await fixture.startServer({ RATE_LIMIT_LIMIT: '2', RATE_LIMIT_TTL: '1' });
   }, 90_000);
-
-  afterAll(async () => {
-    await Promise.all(started.map((server) => server.stop()));
-    await redis?.stop();
-  });
 
   describe('per client IP behind a trusted proxy (TRUST_PROXY=127.0.0.1)', () => {
     let client: Client;

@@ -1,5 +1,5 @@
-import { api, type ApiResponse, startServer, type TestServer } from '../support/app.js';
-import { type RedisServer, startRedis } from '../support/redis-server.js';
+import { api, type ApiResponse, type TestServer } from '../support/app.js';
+import { e2eFixture } from '../support/fixture.js';
 
 /**
  * Every way a client can get a request wrong, per endpoint: the answer is the right
@@ -44,7 +44,7 @@ async function raw(
 }
 
 describe('REST bad input', () => {
-  let redis: RedisServer;
+  const fixture = e2eFixture();
   let server: TestServer;
   let client: Client;
   let roomId: string;
@@ -54,8 +54,8 @@ describe('REST bad input', () => {
   let otherRoomMessageId: string;
 
   beforeAll(async () => {
-    redis = await startRedis();
-    server = await startServer({ REDIS_URL: redis.url, RATE_LIMIT_LIMIT: '1000000' });
+    const redis = await fixture.startRedis();
+    server = await fixture.startServer({ REDIS_URL: redis.url, RATE_LIMIT_LIMIT: '1000000' });
     client = api(server.baseUrl);
     roomId = (await client.post('/rooms', { name: 'Bad input' })).body.id;
     otherRoomId = (await client.post('/rooms', { name: 'Other' })).body.id;
@@ -67,11 +67,6 @@ describe('REST bad input', () => {
     otherRoomMessageId = (await client.post(`/rooms/${otherRoomId}/messages`, { content: 'x', user_id: userId }))
       .body.id;
   }, 60_000);
-
-  afterAll(async () => {
-    await server?.stop();
-    await redis?.stop();
-  });
 
   /** Everything a client can see of the store. */
   async function snapshot(): Promise<unknown> {

@@ -1,5 +1,6 @@
-import { api, type ApiResponse, startServer, type TestServer } from '../support/app.js';
-import { type RedisServer, startRedis } from '../support/redis-server.js';
+import { api, type ApiResponse, type TestServer } from '../support/app.js';
+import { e2eFixture } from '../support/fixture.js';
+import type { RedisServer } from '../support/redis-server.js';
 
 /** Several instances on one Redis behave as one server, and nothing is lost when they restart. */
 
@@ -12,30 +13,23 @@ function expectError(res: ApiResponse, status: number, detail: unknown = expect.
 }
 
 describe('REST on a shared Redis', () => {
+  const fixture = e2eFixture();
   let redis: RedisServer;
   let a: TestServer;
   let b: TestServer;
-  let restarted: TestServer | undefined;
   let ca: Client;
   let cb: Client;
 
   const start = (redisUrl: string) =>
-    startServer({ REDIS_URL: redisUrl, RATE_LIMIT_LIMIT: '1000000', MESSAGE_RETENTION: String(RETENTION) });
+    fixture.startServer({ REDIS_URL: redisUrl, RATE_LIMIT_LIMIT: '1000000', MESSAGE_RETENTION: String(RETENTION) });
 
   beforeAll(async () => {
-    redis = await startRedis();
+    redis = await fixture.startRedis();
     a = await start(redis.url);
     b = await start(redis.url);
     ca = api(a.baseUrl);
     cb = api(b.baseUrl);
   }, 60_000);
-
-  afterAll(async () => {
-    await restarted?.stop();
-    await a?.stop();
-    await b?.stop();
-    await redis?.stop();
-  });
 
   async function ok(res: Promise<ApiResponse>) {
     const r = await res;
@@ -143,7 +137,7 @@ describe('REST on a shared Redis', () => {
 
       expect(await a.stop()).toBe(0);
       expect(await b.stop()).toBe(0);
-      restarted = await start(redis.url);
+      const restarted = await start(redis.url);
       const c = api(restarted.baseUrl);
 
       expect(await ok(c.get('/rooms?limit=1000'))).toEqual(rooms);

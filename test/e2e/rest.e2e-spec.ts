@@ -1,5 +1,5 @@
-import { api, type ApiResponse, startServer, type TestServer } from '../support/app.js';
-import { type RedisServer, startRedis } from '../support/redis-server.js';
+import { api, type ApiResponse, type TestServer } from '../support/app.js';
+import { e2eFixture } from '../support/fixture.js';
 
 const RFC3339_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const OPAQUE_ID = /^[A-Za-z0-9_.~-]{1,64}$/;
@@ -35,24 +35,19 @@ function uniqueName(prefix = 'user'): string {
 }
 
 describe.each(['memory', 'redis'])('REST API on the %s store', (store) => {
-  let redis: RedisServer | undefined;
+  const fixture = e2eFixture();
   let server: TestServer;
   let client: Client;
 
   beforeAll(async () => {
-    if (store === 'redis') redis = await startRedis();
-    server = await startServer({
+    const redis = store === 'redis' ? await fixture.startRedis() : undefined;
+    server = await fixture.startServer({
       STORE: store,
       REDIS_URL: redis?.url,
       RATE_LIMIT_LIMIT: '1000000',
     });
     client = api(server.baseUrl);
   }, 60_000);
-
-  afterAll(async () => {
-    await server?.stop();
-    await redis?.stop();
-  });
 
   async function createRoom(name = 'General'): Promise<{ id: string; name: string; created_at: string }> {
     const res = await client.post('/rooms', { name });

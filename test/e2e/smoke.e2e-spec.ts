@@ -1,18 +1,13 @@
-import { api, startServer, type TestServer } from '../support/app.js';
-import { type RedisServer, startRedis } from '../support/redis-server.js';
+import { api, type TestServer } from '../support/app.js';
+import { e2eFixture } from '../support/fixture.js';
 
 describe('smoke', () => {
-  let redis: RedisServer;
+  const fixture = e2eFixture();
   let t: TestServer;
 
   beforeAll(async () => {
-    redis = await startRedis();
-    t = await startServer({ REDIS_URL: redis.url });
-  });
-
-  afterAll(async () => {
-    await t?.stop();
-    await redis?.stop();
+    const redis = await fixture.startRedis();
+    t = await fixture.startServer({ REDIS_URL: redis.url });
   });
 
   it('creates a room on Redis and reads it back', async () => {
