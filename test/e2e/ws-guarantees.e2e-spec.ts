@@ -49,10 +49,13 @@ function shown(socket: TestSocket): Frame[] {
   return socket.frames.flatMap((f) => (f.type === 'history' ? (f.messages as Frame[]) : isMessage(f) ? [f] : []));
 }
 
-/** Waits until the subscriber has been shown the message with this id (in its history or live). */
+/**
+ * Waits until the subscriber has been shown the message with this id, in its history
+ * or live. The history frame itself may still be on its way (a socket resolves on open).
+ */
 async function awaitShown(socket: TestSocket, id: string): Promise<void> {
-  if (shown(socket).some((m) => m.id === id)) return;
-  await socket.waitFor((f) => f.id === id, 5000, `message ${id}`);
+  const has = (f: Frame) => f.id === id || (f.type === 'history' && (f.messages as Frame[]).some((m) => m.id === id));
+  await socket.received(has, 5000, `message ${id}`);
 }
 
 /** Counts sends as they complete, so that subscribers can connect at chosen points of the run. */

@@ -230,8 +230,23 @@ export class TestSocket {
   }
 
   private describeFrames(): string {
-    const shown = this.texts.slice(-5).map((t) => (t.length > 300 ? `${t.slice(0, 300)}…` : t));
+    const shown = this.texts.slice(-5).map((t) => {
+      const history = summariseHistory(t);
+      if (history) return history;
+      return t.length > 300 ? `${t.slice(0, 300)}…` : t;
+    });
     return `${this.frames.length} frame(s) received (${this.describeClose()}), last: ${shown.join(' | ') || '(none)'}`;
+  }
+}
+
+/** A history frame as its size and first/last ids (the whole frame is too long for a failure message). */
+function summariseHistory(text: string): string | undefined {
+  if (!text.startsWith('{"type":"history"')) return undefined;
+  try {
+    const ids = (JSON.parse(text) as Frame).messages.map((m: Frame) => m.id as string);
+    return `{"type":"history"} with ${ids.length} message(s)${ids.length ? `, ${ids[0]} .. ${ids[ids.length - 1]}` : ''}`;
+  } catch {
+    return undefined;
   }
 }
 
