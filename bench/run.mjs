@@ -79,6 +79,8 @@ const C = {
   warmMs: QUICK ? 300 : 1000,
   drainMs: QUICK ? 5000 : 10000,
   restConcurrency: 32,
+  /** Offered load of the fixed-rate REST runs: below either server's saturation, the same for both. */
+  restRate: envInt('BENCH_REST_RATE', 3000),
   fanSockets: QUICK ? 100 : 500,
   fanUsers: QUICK ? 20 : 100,
   fanRate: 50,
@@ -464,8 +466,11 @@ async function createUsers(port, n) {
  * Fixed-concurrency keep-alive HTTP/1.1 load: `concurrency` raw TCP connections, each
  * with one request in flight, sending the same pre-built request until `durationMs`
  * has passed or `maxRequests` were issued. Responses must carry Content-Length.
+ * With `rate` (requests/s over all connections) each connection sends on a fixed
+ * schedule instead of as soon as its answer came (staggered; a late answer sends the
+ * next request at once, so the offered rate is kept unless the server saturates).
  */
-function httpLoad(port, request, { concurrency, durationMs, maxRequests }) {
+function httpLoad(port, request, { concurrency, durationMs, maxRequests, rate = 0 }) {
   return new Promise((resolve) => {
     const start = performance.now();
     let issued = 0;
@@ -491,13 +496,22 @@ function httpLoad(port, request, { concurrency, durationMs, maxRequests }) {
       sockets.push(s);
       s.setNoDelay(true);
       let buf = null;
-      const next = () => {
+      const interval = rate > 0 ? (concurrency / rate) * 1000 : 0;
+      let due = start + (interval * i) / concurrency;
+      const send = () => {
         if (stop || issued >= maxRequests) {
           s.destroy();
           return;
         }
         issued++;
         s.write(request);
+      };
+      const next = () => {
+        if (interval === 0) return send();
+        const wait = due - performance.now();
+        due += interval;
+        if (wait <= 0) send();
+        else setTimeout(send, wait);
       };
       s.on('connect', next);
       s.on('data', (chunk) => {
@@ -885,14 +899,20 @@ async function scenarioRest(srv) {
   const get = Buffer.from(`GET /api/v1/rooms/${room.id}/messages?limit=50 HTTP/1.1\r\n${host}\r\n`);
   const opts = { concurrency: C.restConcurrency, maxRequests: 5_000_000 };
   const out = {};
-  for (const [name, req] of [['post', post], ['get', get]]) {
-    await httpLoad(srv.port, req, { ...opts, durationMs: C.warmMs });
+  // Saturated (32 in flight, as fast as the server answers), then at a fixed offered rate.
+  for (const [name, req, rate] of [
+    ['post', post, 0],
+    ['get', get, 0],
+    ['post_fixed', post, C.restRate],
+    ['get_fixed', get, C.restRate],
+  ]) {
+    await httpLoad(srv.port, req, { ...opts, rate, durationMs: C.warmMs });
     const bg = cpuMeter(srv.pid);
     const cpu0 = cpuUs(srv.pid);
     const w0 = monoUs();
-    const r = await httpLoad(srv.port, req, { ...opts, durationMs: C.ms });
+    const r = await httpLoad(srv.port, req, { ...opts, rate, durationMs: C.ms });
     const cpu = cpuUs(srv.pid) - cpu0;
-    markWindow(name, w0);
+    markWindow(name.replace('_fixed', ':fixed'), w0);
     out[`${name}_bg_pct`] = bg();
     const n = r.ok + r.bad;
     out[`${name}_rps`] = (r.ok / r.elapsedMs) * 1000;
@@ -1103,8 +1123,14 @@ const FIGURES = {
     ['post_cpu_us', 'POST message CPU µs/req', 1, { max: 1.3 }],
     ['get_rps', 'GET 50 messages req/s', 0],
     ['get_cpu_us', 'GET 50 messages CPU µs/req', 1, { max: 1.3 }],
+    ['post_fixed_rps', `POST at ${C.restRate}/s offered: req/s`, 0],
+    ['post_fixed_cpu_us', `POST at ${C.restRate}/s offered: CPU µs/req`, 1],
+    ['get_fixed_rps', `GET at ${C.restRate}/s offered: req/s`, 0],
+    ['get_fixed_cpu_us', `GET at ${C.restRate}/s offered: CPU µs/req`, 1],
     ['post_bg_pct', 'other CPU on machine % (POST)', 0],
     ['get_bg_pct', 'other CPU on machine % (GET)', 0],
+    ['post_fixed_bg_pct', 'other CPU on machine % (POST, fixed rate)', 0],
+    ['get_fixed_bg_pct', 'other CPU on machine % (GET, fixed rate)', 0],
   ],
   fanout: [
     ['cpu_us_per_delivery', 'CPU µs/delivery', 2, { max: 1.0 }],
@@ -1208,7 +1234,7 @@ function report(results) {
     if (s === 'rest') {
       for (const kind of ['parley', 'baseline']) {
         const runs = res[kind].filter(Boolean);
-        const errs = runs.reduce((a, r) => a + r.post_errors + r.get_errors, 0);
+        const errs = runs.reduce((a, r) => a + r.post_errors + r.get_errors + r.post_fixed_errors + r.get_fixed_errors, 0);
         rows.push([`  ${kind} non-200 / socket errors`, String(errs), '', '', '', errs === 0 ? 'ok' : 'FAIL']);
       }
     }

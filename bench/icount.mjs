@@ -1,0 +1,244 @@
+#!/usr/bin/env node
+// Instructions per request, counted by valgrind's callgrind: a measure of a server's
+// user-space work that does not move with the machine's load (CPU time on this shared
+// VM moves by up to ±40% between runs). Kernel time (socket system calls) is not
+// counted, and neither is Redis: only the server process, all of its threads (V8's GC
+// and compiler threads included).
+//
+//   node bench/icount.mjs [--servers parley,baseline] [--ops post,get] [--requests 2000]
+//
+// For each server: starts it under `valgrind --tool=callgrind --instr-atstart=no` on
+// its own redis-server, creates a room and a user, sends warm-up requests (JIT), then
+// switches instrumentation on (`callgrind_control -i on`), sends exactly N requests of
+// one kind (8 in flight, keep-alive), switches it off and reads the instruction total
+// from a dump. Prints Ir/request per server and op, and the ratio Parley / baseline.
+// Slow (the server runs ~50x slower under valgrind): a few minutes per run.
+
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const args = process.argv.slice(2);
+const opt = (name, dflt) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 && args[i + 1] ? args[i + 1] : dflt;
+};
+const SERVERS = opt('servers', 'parley,baseline').split(',');
+const OPS = opt('ops', 'post,get').split(',');
+const N = Number(opt('requests', '2000'));
+const WARMUP = Number(opt('warmup', '3000'));
+const IN_FLIGHT = 8;
+/** Another build of Parley to count (e.g. one compiled with `tsc --outDir .dist-x`). */
+const PARLEY_MAIN = opt('parley-main', join(ROOT, 'dist', 'main.js'));
+/** Keep the callgrind dumps (for callgrind_annotate) in this directory. */
+const KEEP = opt('keep', '');
+
+for (const tool of ['valgrind', 'callgrind_control', 'redis-server']) {
+  if (spawnSync(tool, ['--version']).error) {
+    console.error(`${tool} is missing (apt-get install valgrind redis-server)`);
+    process.exit(2);
+  }
+}
+if (!existsSync(PARLEY_MAIN)) {
+  console.error(`${PARLEY_MAIN} is missing: run npm run build first`);
+  process.exit(2);
+}
+
+const freePort = () =>
+  new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const agent = new http.Agent({ keepAlive: true, maxSockets: IN_FLIGHT });
+
+function request(port, method, path, body) {
+  return new Promise((resolve, reject) => {
+    const data = body === undefined ? undefined : JSON.stringify(body);
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port,
+        method,
+        path,
+        agent,
+        headers: data ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } : {},
+      },
+      (res) => {
+        const chunks = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode, text: Buffer.concat(chunks).toString() }));
+      },
+    );
+    req.setTimeout(120_000, () => req.destroy(new Error(`${method} ${path}: no answer in 120 s`)));
+    req.on('error', reject);
+    req.end(data);
+  });
+}
+
+async function load(port, count, make) {
+  let next = 0;
+  let bad = 0;
+  const worker = async () => {
+    while (next < count) {
+      next++;
+      const [method, path, body] = make();
+      const r = await request(port, method, path, body);
+      if (r.status !== 200) bad++;
+    }
+  };
+  await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
+  if (bad > 0) throw new Error(`${bad} of ${count} requests were not 200`);
+}
+
+/**
+ * Runs a callgrind_control command. Valgrind reads it only when the server runs, and
+ * an idle server sleeps in epoll: a GET /health every 20 ms wakes it until the command
+ * is done (a handful of those cheap requests lands in the window: well under 0.5%).
+ */
+async function control(pid, port, cmd) {
+  // vgdb names its pipes after $HOST, which the server has as its bind address.
+  const env = { ...process.env, HOST: '127.0.0.1' };
+  const c = spawn('callgrind_control', [...cmd, String(pid)], { env, stdio: 'ignore' });
+  let done = false;
+  const exited = new Promise((r) => c.once('exit', () => r((done = true))));
+  while (!done) {
+    await Promise.race([request(port, 'GET', '/health').catch(() => undefined), exited]);
+    await sleep(20);
+  }
+}
+
+/** Functions of V8's compilers (TurboFan, Maglev, the bytecode generator) and their zone allocator. */
+const COMPILER = /v8::internal::(compiler|maglev|turboshaft|interpreter|baseline)::|v8::internal::Zone|CompilationJob|v8::internal::Compiler::/;
+
+/** Instructions in the dumps of `dir`: all of them, and without the compilers' (see COMPILER). */
+function countIr(dir) {
+  let total = 0;
+  let compiler = 0;
+  for (const f of readdirSync(dir)) {
+    if (!f.startsWith('cg.')) continue;
+    const file = join(dir, f);
+    const m = /^totals: (\d+)/m.exec(readFileSync(file, 'utf8'));
+    if (m) total += Number(m[1]);
+    const annotated = spawnSync('callgrind_annotate', ['--inclusive=no', '--threshold=100', file], {
+      encoding: 'utf8',
+      maxBuffer: 256 * 1024 * 1024,
+    }).stdout;
+    for (const line of annotated.split('\n')) {
+      const row = /^\s*([\d,]+) \(/.exec(line);
+      if (row && !line.includes('PROGRAM TOTALS') && COMPILER.test(line)) compiler += Number(row[1].replaceAll(',', ''));
+    }
+  }
+  return { total, compiler };
+}
+
+async function measure(server, redisUrl) {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), `icount-${server}-`));
+  const main = server === 'parley' ? PARLEY_MAIN : join(ROOT, 'bench', 'baseline-server.mjs');
+  const env = {
+    PATH: process.env.PATH,
+    NODE_ENV: 'production',
+    HOST: '127.0.0.1',
+    PORT: String(port),
+    REDIS_URL: redisUrl,
+    LOG_LEVEL: 'error',
+    RATE_LIMIT_LIMIT: '100000000',
+    HISTORY_LIMIT: '50',
+  };
+  const child = spawn(
+    'valgrind',
+    [
+      '--tool=callgrind',
+      '--instr-atstart=no',
+      '--smc-check=all-non-file',
+      `--callgrind-out-file=${join(dir, 'cg.%p')}`,
+      process.execPath,
+      main,
+    ],
+    { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let err = '';
+  child.stderr.on('data', (d) => (err += d));
+  try {
+    const deadline = Date.now() + 300_000;
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`${server} exited during start:\n${err}`);
+      const ok = await request(port, 'GET', '/health').then(
+        (r) => r.status === 200,
+        () => false,
+      );
+      if (ok) break;
+      if (Date.now() > deadline) throw new Error(`${server} did not start within 300 s`);
+      await sleep(500);
+    }
+    const room = JSON.parse((await request(port, 'POST', '/api/v1/rooms', { name: 'icount' })).text).id;
+    const user = JSON.parse((await request(port, 'POST', '/api/v1/users', { username: `ic${port}` })).text).id;
+    const make = {
+      post: () => ['POST', `/api/v1/rooms/${room}/messages`, { user_id: user, content: 'hello from icount' }],
+      get: () => ['GET', `/api/v1/rooms/${room}/messages?limit=50`],
+    };
+    const result = {};
+    for (const op of OPS) {
+      await load(port, WARMUP, make[op]);
+      await sleep(500);
+      await control(child.pid, port, ['-z']);
+      await control(child.pid, port, ['-i', 'on']);
+      await load(port, N, make[op]);
+      await control(child.pid, port, ['-i', 'off']);
+      for (const f of readdirSync(dir)) rmSync(join(dir, f));
+      await control(child.pid, port, ['-d']);
+      const { total, compiler } = countIr(dir);
+      result[op] = { all: total / N, run: (total - compiler) / N };
+      if (KEEP) for (const f of readdirSync(dir)) renameSync(join(dir, f), join(KEEP, `${server}-${op}-${f}`));
+      console.log(
+        `${server} ${op}: ${Math.round(result[op].run)} Ir/request without the compilers ` +
+          `(${Math.round(result[op].all)} with them, ${((compiler / total) * 100).toFixed(0)}% compiling; ${N} requests)`,
+      );
+    }
+    return result;
+  } finally {
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    await new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r() : child.once('exit', r)));
+    clearTimeout(timer);
+    rmSync(dir, { recursive: true, force: true });
+    for (const f of readdirSync('/tmp')) if (f.startsWith('vgdb-pipe-') && f.includes(`-${child.pid}-`)) rmSync(join('/tmp', f));
+  }
+}
+
+const redisPort = await freePort();
+const redisDir = mkdtempSync(join(tmpdir(), 'icount-redis-'));
+const redis = spawn(
+  'redis-server',
+  ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', redisDir],
+  { stdio: 'ignore' },
+);
+try {
+  await sleep(300);
+  const results = {};
+  for (const s of SERVERS) {
+    spawnSync('redis-cli', ['-p', String(redisPort), 'flushall'], { stdio: 'ignore' });
+    results[s] = await measure(s, `redis://127.0.0.1:${redisPort}`);
+  }
+  if (results.parley && results.baseline) {
+    for (const op of OPS) {
+      const [p, b] = [results.parley[op], results.baseline[op]];
+      console.log(`P/B ${op}: ${(p.run / b.run).toFixed(2)} without the compilers (${(p.all / b.all).toFixed(2)} with them)`);
+    }
+  }
+} finally {
+  redis.kill('SIGTERM');
+  agent.destroy();
+  rmSync(redisDir, { recursive: true, force: true });
+}
