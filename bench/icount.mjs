@@ -5,7 +5,12 @@
 // counted, and neither is Redis: only the server process, all of its threads (V8's GC
 // and compiler threads included).
 //
-//   node bench/icount.mjs [--servers parley,baseline] [--ops post,get] [--requests 2000]
+//   node bench/icount.mjs [--servers parley,baseline] [--ops post,get,fanout,rooms] [--requests 2000]
+//
+// Ops: `post` (POST a message), `get` (GET 50 messages): instructions per request;
+// `fanout` (one room x --sockets sockets, 200) and `rooms` (--rooms rooms x 10 sockets,
+// 20): instructions per delivery, messages sent over the sockets one at a time per room
+// (the next once every socket of the room has the previous one), --messages per room.
 //
 // For each server: starts it under `valgrind --tool=callgrind --instr-atstart=no` on
 // its own redis-server, creates a room and a user, sends warm-up requests (JIT), then
@@ -21,6 +26,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { WebSocket } from 'ws';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
@@ -33,6 +39,9 @@ const OPS = opt('ops', 'post,get').split(',');
 const N = Number(opt('requests', '2000'));
 const WARMUP = Number(opt('warmup', '3000'));
 const IN_FLIGHT = 8;
+const SOCKETS = Number(opt('sockets', '200'));
+const ROOMS = Number(opt('rooms', '20'));
+const MESSAGES = Number(opt('messages', '0')); // 0: per op default
 /** Another build of Parley to count (e.g. one compiled with `tsc --outDir .dist-x`). */
 const PARLEY_MAIN = opt('parley-main', join(ROOT, 'dist', 'main.js'));
 /** Keep the callgrind dumps (for callgrind_annotate) in this directory. */
@@ -118,6 +127,65 @@ async function control(pid, port, cmd) {
   }
 }
 
+/** Opens a socket to `room` as `user`; resolves once its history frame is in. */
+function openSocket(port, room, user) {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/api/v1/ws/${room}/${user}`, { perMessageDeflate: false });
+    ws.messages = 0;
+    ws.waiters = [];
+    ws.on('message', (data) => {
+      const text = data.toString();
+      if (text.startsWith('{"type":"history"')) return resolve(ws);
+      if (text.startsWith('{"type":"error"')) throw new Error(`error frame: ${text}`);
+      if (!text.startsWith('{"id":')) return; // presence
+      ws.messages++;
+      ws.waiters = ws.waiters.filter((w) => (w.count <= ws.messages ? (w.resolve(), false) : true));
+    });
+    ws.once('error', reject);
+    ws.once('close', (code) => reject(new Error(`socket closed (${code}) before its history frame`)));
+  });
+}
+
+const received = (ws, count) =>
+  ws.messages >= count ? undefined : new Promise((resolve) => ws.waiters.push({ count, resolve }));
+
+/**
+ * A WebSocket workload: `rooms` rooms x `perRoom` sockets. Each `run(n)` sends n messages
+ * per room, one at a time per room (all rooms at once), and resolves with the deliveries.
+ */
+async function socketLoad(port, rooms, perRoom, tag) {
+  const users = [];
+  for (let i = 0; i < perRoom; i++) {
+    users.push(JSON.parse((await request(port, 'POST', '/api/v1/users', { username: `${tag}${port}u${i}` })).text).id);
+  }
+  const byRoom = [];
+  for (let r = 0; r < rooms; r++) {
+    const room = JSON.parse((await request(port, 'POST', '/api/v1/rooms', { name: `icount ${r}` })).text).id;
+    const sockets = [];
+    for (const user of users) sockets.push(await openSocket(port, room, user));
+    byRoom.push(sockets);
+  }
+  let sent = 0;
+  return {
+    async run(n) {
+      const base = sent;
+      await Promise.all(
+        byRoom.map(async (sockets) => {
+          for (let i = 0; i < n; i++) {
+            sockets[i % sockets.length].send(JSON.stringify({ type: 'text', content: `icount ${base + i}` }));
+            await Promise.all(sockets.map((ws) => received(ws, base + i + 1)));
+          }
+        }),
+      );
+      sent += n;
+      return n * rooms * perRoom;
+    },
+    close() {
+      for (const sockets of byRoom) for (const ws of sockets) ws.terminate();
+    },
+  };
+}
+
 /** Functions of V8's compilers (TurboFan, Maglev, the bytecode generator) and their zone allocator. */
 const COMPILER = /v8::internal::(compiler|maglev|turboshaft|interpreter|baseline)::|v8::internal::Zone|CompilationJob|v8::internal::Compiler::/;
 
@@ -154,6 +222,7 @@ async function measure(server, redisUrl) {
     REDIS_URL: redisUrl,
     LOG_LEVEL: 'error',
     RATE_LIMIT_LIMIT: '100000000',
+    WS_RATE_LIMIT: '1000000',
     HISTORY_LIMIT: '50',
   };
   const child = spawn(
@@ -190,21 +259,36 @@ async function measure(server, redisUrl) {
     };
     const result = {};
     for (const op of OPS) {
-      await load(port, WARMUP, make[op]);
+      let work;
+      let close = () => undefined;
+      let unit = 'request';
+      if (op === 'post' || op === 'get') {
+        await load(port, WARMUP, make[op]);
+        work = async () => (await load(port, N, make[op]), N);
+      } else {
+        const sockets = op === 'fanout' ? await socketLoad(port, 1, SOCKETS, 'f') : await socketLoad(port, ROOMS, 10, 'r');
+        const messages = MESSAGES || (op === 'fanout' ? 200 : 100);
+        await sockets.run(messages);
+        work = () => sockets.run(messages);
+        close = () => sockets.close();
+        unit = 'delivery';
+      }
       await sleep(500);
       await control(child.pid, port, ['-z']);
       await control(child.pid, port, ['-i', 'on']);
-      await load(port, N, make[op]);
+      const units = await work();
       await control(child.pid, port, ['-i', 'off']);
+      close();
       for (const f of readdirSync(dir)) rmSync(join(dir, f));
       await control(child.pid, port, ['-d']);
       const { total, compiler } = countIr(dir);
-      result[op] = { all: total / N, run: (total - compiler) / N };
+      result[op] = { all: total / units, run: (total - compiler) / units };
       if (KEEP) for (const f of readdirSync(dir)) renameSync(join(dir, f), join(KEEP, `${server}-${op}-${f}`));
       console.log(
-        `${server} ${op}: ${Math.round(result[op].run)} Ir/request without the compilers ` +
-          `(${Math.round(result[op].all)} with them, ${((compiler / total) * 100).toFixed(0)}% compiling; ${N} requests)`,
+        `${server} ${op}: ${Math.round(result[op].run)} Ir/${unit} without the compilers ` +
+          `(${Math.round(result[op].all)} with them, ${((compiler / total) * 100).toFixed(0)}% compiling; ${units} ${unit === 'request' ? 'requests' : 'deliveries'})`,
       );
+      await sleep(1000);
     }
     return result;
   } finally {
