@@ -76,6 +76,21 @@ export class ConnectionHub {
   delivered = 0;
   /** Called with the seconds one event took to reach every local socket (metrics). */
   private fanOutObserver?: (seconds: number) => void;
+  /** Counts turns in which frames were written; see `write`. */
+  private turn = 1;
+  private turnEnding = false;
+  /** Sockets corked in this turn, uncorked when it ends. */
+  private readonly corked: ChatConnection[] = [];
+  private readonly endTurn = () => {
+    this.turn++;
+    this.turnEnding = false;
+    for (const conn of this.corked) {
+      conn.corked = false;
+      conn.corkedBytes = 0;
+      (conn.ws as unknown as WsInternals)._socket?.uncork();
+    }
+    this.corked.length = 0;
+  };
 
   constructor(
     @Inject(RoomBroker) private readonly broker: RoomBroker,
@@ -279,8 +294,9 @@ export class ConnectionHub {
     const ws = conn.ws;
     if (ws.readyState !== WebSocket.OPEN) return;
     // The backlog already queued decides, not this frame: a large history frame
-    // on an idle socket (a client recovering with ?since=) is fine.
-    if (ws.bufferedAmount > this.maxBuffered) {
+    // on an idle socket (a client recovering with ?since=) is fine, and so are the
+    // frames held behind this turn's cork (see `coalesce`).
+    if (ws.bufferedAmount - conn.corkedBytes > this.maxBuffered) {
       this.dropSlowConsumer(conn);
       return;
     }
@@ -288,9 +304,34 @@ export class ConnectionHub {
     // (it always is here: no compression, no Blob payloads), so each delivery is
     // one write of one shared buffer; otherwise ws frames and queues it.
     const internals = ws as unknown as WsInternals;
-    if (internals._socket && internals._sender?._state === 0) internals._socket.write(frame.framed);
-    else ws.send(frame.payload, { binary: false });
+    const socket = internals._socket;
+    if (socket && internals._sender?._state === 0) {
+      this.coalesce(conn, socket);
+      socket.write(frame.framed);
+      if (conn.corked) conn.corkedBytes += frame.framed.length;
+    } else ws.send(frame.payload, { binary: false });
     this.delivered++;
+  }
+
+  /**
+   * The first frame a socket gets in a turn of the event loop is written at once;
+   * from the second on the socket is corked, and uncorked when the turn's work is
+   * done (`process.nextTick`), so a burst (many envelopes in one read from Redis, a
+   * storm of joins) costs one writev per socket instead of one write per frame.
+   * Order is kept: every write to the socket, ws' own included, queues behind the cork.
+   */
+  private coalesce(conn: ChatConnection, socket: Socket): void {
+    if (conn.writeTurn !== this.turn) {
+      conn.writeTurn = this.turn;
+      if (!this.turnEnding) {
+        this.turnEnding = true;
+        process.nextTick(this.endTurn);
+      }
+    } else if (!conn.corked) {
+      conn.corked = true;
+      socket.cork();
+      this.corked.push(conn);
+    }
   }
 
   private dropSlowConsumer(conn: ChatConnection): void {

@@ -53,6 +53,34 @@ class FakeSocket {
   }
 }
 
+/**
+ * A socket whose frames go straight to its TCP socket, as the hub writes them when
+ * ws' sender is idle: records cork, uncork and each frame's text, in call order.
+ * Like a TCP socket, what is written while corked counts as buffered until the
+ * uncork hands it to the kernel (which here takes everything).
+ */
+class DirectSocket extends FakeSocket {
+  readonly tcp: string[] = [];
+  readonly _sender = { _state: 0 };
+  private isCorked = false;
+  readonly _socket = {
+    cork: () => {
+      this.isCorked = true;
+      this.tcp.push('cork');
+    },
+    uncork: () => {
+      this.isCorked = false;
+      this.bufferedAmount = 0;
+      this.tcp.push('uncork');
+    },
+    write: (frame: Buffer) => {
+      if (this.isCorked) this.bufferedAmount += frame.length;
+      // Server frames: a 2-byte header, 4 bytes from 126 bytes of payload on.
+      this.tcp.push(frame.subarray((frame[1] & 0x7f) === 126 ? 4 : 2).toString());
+    },
+  };
+}
+
 /** A broker whose transport "reconnects" on demand (the memory bus never does). */
 class ReconnectingBroker extends MemoryRoomBroker {
   private resyncHandler: () => void = () => undefined;
@@ -74,8 +102,8 @@ function setUp(broker: MemoryRoomBroker = new MemoryRoomBroker()) {
   const config = new ConfigService({ WS_MAX_BUFFERED: MAX_BUFFERED }) as ConfigService<Env, true>;
   const hub = new ConnectionHub(broker, config);
   /** Attaches a connection (pending) and returns it with its socket. */
-  const connect = async (userId: string, roomId = ROOM) => {
-    const socket = new FakeSocket();
+  const connect = async <S extends FakeSocket = FakeSocket>(userId: string, roomId = ROOM, socket?: S) => {
+    socket ??= new FakeSocket() as S;
     const conn = new ChatConnection(socket as unknown as WebSocket, roomId, userId);
     await hub.attach(conn);
     return { conn, socket };
@@ -215,6 +243,44 @@ describe(ConnectionHub.name, () => {
 
       expect(filler).not.toHaveBeenCalled();
       expect(socket.sent).toEqual([msg(1), event('join'), event('typing'), msg(2), event('leave'), msg(3)]);
+    });
+
+    it('writes a burst to a socket at once, then corked until the turn ends, in order', async () => {
+      const { connect, hub, publish } = setUp();
+      const { conn, socket } = await connect('u1', ROOM, new DirectSocket());
+      hub.goLive(conn, history(), 0);
+      await new Promise((resolve) => process.nextTick(resolve));
+      expect(socket.tcp).toEqual([history()]);
+      socket.tcp.length = 0;
+
+      publish(1);
+      publish(2);
+      publish(3);
+      expect(socket.tcp).toEqual([msg(1), 'cork', msg(2), msg(3)]);
+      await new Promise((resolve) => process.nextTick(resolve));
+      expect(socket.tcp).toEqual([msg(1), 'cork', msg(2), msg(3), 'uncork']);
+
+      // A later turn with one frame writes it without corking.
+      publish(4);
+      await new Promise((resolve) => process.nextTick(resolve));
+      expect(socket.tcp.slice(5)).toEqual([msg(4)]);
+    });
+
+    it('does not take a burst held behind the cork for a slow consumer', async () => {
+      const { broker, connect, hub } = setUp();
+      const { conn, socket } = await connect('u1', ROOM, new DirectSocket());
+      hub.goLive(conn, history(), 0);
+      await new Promise((resolve) => process.nextTick(resolve));
+      socket.tcp.length = 0;
+
+      // Four frames of about 530 bytes in one turn: the fourth is written with over WS_MAX_BUFFERED corked.
+      const big = (seq: number) => JSON.stringify({ seq, pad: 'p'.repeat(MAX_BUFFERED / 2) });
+      for (let seq = 1; seq <= 4; seq++) broker.publishNow(ROOM, messageEnvelope(seq, big(seq)));
+      expect(socket.bufferedAmount).toBeGreaterThan(MAX_BUFFERED);
+      await new Promise((resolve) => process.nextTick(resolve));
+
+      expect(socket.closes).toEqual([]);
+      expect(socket.tcp).toEqual([big(1), 'cork', big(2), big(3), big(4), 'uncork']);
     });
 
     it('drops a repeated message notice (a sequence it has delivered already)', async () => {
