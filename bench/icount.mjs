@@ -20,7 +20,7 @@
 // Slow (the server runs ~50x slower under valgrind): a few minutes per run.
 
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -283,7 +283,11 @@ async function measure(server, redisUrl) {
       await control(child.pid, port, ['-d']);
       const { total, compiler } = countIr(dir);
       result[op] = { all: total / units, run: (total - compiler) / units };
-      if (KEEP) for (const f of readdirSync(dir)) renameSync(join(dir, f), join(KEEP, `${server}-${op}-${f}`));
+      if (KEEP) {
+        // Copied, not renamed: KEEP may be on another file system.
+        mkdirSync(KEEP, { recursive: true });
+        for (const f of readdirSync(dir)) copyFileSync(join(dir, f), join(KEEP, `${server}-${op}-${f}`));
+      }
       console.log(
         `${server} ${op}: ${Math.round(result[op].run)} Ir/${unit} without the compilers ` +
           `(${Math.round(result[op].all)} with them, ${((compiler / total) * 100).toFixed(0)}% compiling; ${units} ${unit === 'request' ? 'requests' : 'deliveries'})`,
