@@ -46,6 +46,8 @@ const MESSAGES = Number(opt('messages', '0')); // 0: per op default
 const PARLEY_MAIN = opt('parley-main', join(ROOT, 'dist', 'main.js'));
 /** Keep the callgrind dumps (for callgrind_annotate) in this directory. */
 const KEEP = opt('keep', '');
+/** Simulate the caches too (`--cache-sim=yes`): also prints cache misses per unit. Slower. */
+const CACHE_SIM = args.includes('--cache-sim');
 
 for (const tool of ['valgrind', 'callgrind_control', 'redis-server']) {
   if (spawnSync(tool, ['--version']).error) {
@@ -193,11 +195,16 @@ const COMPILER = /v8::internal::(compiler|maglev|turboshaft|interpreter|baseline
 function countIr(dir) {
   let total = 0;
   let compiler = 0;
+  /** Every event's total (Ir, and with --cache-sim the cache events: I1mr, D1mr, DLmr, …). */
+  const events = {};
   for (const f of readdirSync(dir)) {
     if (!f.startsWith('cg.')) continue;
     const file = join(dir, f);
-    const m = /^totals: (\d+)/m.exec(readFileSync(file, 'utf8'));
-    if (m) total += Number(m[1]);
+    const text = readFileSync(file, 'utf8');
+    const names = /^events: (.+)$/m.exec(text)?.[1].trim().split(/\s+/) ?? ['Ir'];
+    const values = /^totals: (.+)$/m.exec(text)?.[1].trim().split(/\s+/).map(Number) ?? [];
+    names.forEach((name, i) => (events[name] = (events[name] ?? 0) + (values[i] ?? 0)));
+    total += values[0] ?? 0;
     const annotated = spawnSync('callgrind_annotate', ['--inclusive=no', '--threshold=100', file], {
       encoding: 'utf8',
       maxBuffer: 256 * 1024 * 1024,
@@ -207,7 +214,7 @@ function countIr(dir) {
       if (row && !line.includes('PROGRAM TOTALS') && COMPILER.test(line)) compiler += Number(row[1].replaceAll(',', ''));
     }
   }
-  return { total, compiler };
+  return { total, compiler, events };
 }
 
 async function measure(server, redisUrl) {
@@ -231,6 +238,7 @@ async function measure(server, redisUrl) {
       '--tool=callgrind',
       '--instr-atstart=no',
       '--smc-check=all-non-file',
+      ...(CACHE_SIM ? ['--cache-sim=yes'] : []),
       `--callgrind-out-file=${join(dir, 'cg.%p')}`,
       process.execPath,
       main,
@@ -281,7 +289,7 @@ async function measure(server, redisUrl) {
       close();
       for (const f of readdirSync(dir)) rmSync(join(dir, f));
       await control(child.pid, port, ['-d']);
-      const { total, compiler } = countIr(dir);
+      const { total, compiler, events } = countIr(dir);
       result[op] = { all: total / units, run: (total - compiler) / units };
       if (KEEP) {
         // Copied, not renamed: KEEP may be on another file system.
@@ -292,6 +300,14 @@ async function measure(server, redisUrl) {
         `${server} ${op}: ${Math.round(result[op].run)} Ir/${unit} without the compilers ` +
           `(${Math.round(result[op].all)} with them, ${((compiler / total) * 100).toFixed(0)}% compiling; ${units} ${unit === 'request' ? 'requests' : 'deliveries'})`,
       );
+      if (CACHE_SIM) {
+        const per = (name) => (events[name] ?? 0) / units;
+        console.log(
+          `${server} ${op} cache misses/${unit} (all threads, compilers included): ` +
+            `I1 ${per('I1mr').toFixed(0)}, D1 ${(per('D1mr') + per('D1mw')).toFixed(0)}, ` +
+            `last level ${(per('ILmr') + per('DLmr') + per('DLmw')).toFixed(1)}`,
+        );
+      }
       await sleep(1000);
     }
     return result;
