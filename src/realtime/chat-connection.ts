@@ -26,9 +26,10 @@ export class ChatConnection {
   present = false;
   /** The hub's turn in which a frame was last written to this socket (see `ConnectionHub.write`). */
   writeTurn = 0;
-  /** The socket is corked until the end of the current turn. */
-  corked = false;
-  /** Bytes the hub wrote behind the cork this turn: not a backlog, the kernel has not been offered them yet. */
+  /**
+   * Bytes the hub wrote behind the cork this turn (more than 0: the socket is corked
+   * until the turn ends). Not a backlog: the kernel has not been offered them yet.
+   */
   corkedBytes = 0;
 
   /** The socket closed (state is re-read after every await). */

@@ -85,7 +85,6 @@ export class ConnectionHub {
     this.turn++;
     this.turnEnding = false;
     for (const conn of this.corked) {
-      conn.corked = false;
       conn.corkedBytes = 0;
       (conn.ws as unknown as WsInternals)._socket?.uncork();
     }
@@ -306,9 +305,9 @@ export class ConnectionHub {
     const internals = ws as unknown as WsInternals;
     const socket = internals._socket;
     if (socket && internals._sender?._state === 0) {
-      this.coalesce(conn, socket);
+      const held = this.coalesce(conn, socket);
       socket.write(frame.framed);
-      if (conn.corked) conn.corkedBytes += frame.framed.length;
+      if (held) conn.corkedBytes += frame.framed.length;
     } else ws.send(frame.payload, { binary: false });
     this.delivered++;
   }
@@ -319,19 +318,22 @@ export class ConnectionHub {
    * done (`process.nextTick`), so a burst (many envelopes in one read from Redis, a
    * storm of joins) costs one writev per socket instead of one write per frame.
    * Order is kept: every write to the socket, ws' own included, queues behind the cork.
+   * Returns whether the frame about to be written is held behind the cork.
    */
-  private coalesce(conn: ChatConnection, socket: Socket): void {
+  private coalesce(conn: ChatConnection, socket: Socket): boolean {
     if (conn.writeTurn !== this.turn) {
       conn.writeTurn = this.turn;
       if (!this.turnEnding) {
         this.turnEnding = true;
         process.nextTick(this.endTurn);
       }
-    } else if (!conn.corked) {
-      conn.corked = true;
+      return false;
+    }
+    if (conn.corkedBytes === 0) {
       socket.cork();
       this.corked.push(conn);
     }
+    return true;
   }
 
   private dropSlowConsumer(conn: ChatConnection): void {
