@@ -11,11 +11,11 @@
 // and only the processes started here are stopped, by their PID.
 
 import { spawn, spawnSync } from 'node:child_process';
-import net from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { WebSocket } from 'ws';
+import { freePort, sleep } from './support.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const [kind = 'parley', nArg = '500', roundsArg = '3', mainArg = join(ROOT, 'dist', 'main.js')] = process.argv.slice(2);
@@ -24,18 +24,6 @@ const ROUNDS = Number(roundsArg);
 if (!['parley', 'baseline'].includes(kind) || !(N > 0 && N <= 5000) || !(ROUNDS > 0 && ROUNDS <= 20)) {
   console.error('usage: node bench/join-storm.mjs [parley|baseline] [sockets 1-5000] [rounds 1-20] [main.js]');
   process.exit(2);
-}
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function freePort() {
-  return new Promise((res, rej) => {
-    const srv = net.createServer();
-    srv.once('error', rej);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => res(port));
-    });
-  });
 }
 
 async function waitFor(check, what, ms = 20_000) {
@@ -55,6 +43,13 @@ const redis = spawn('redis-server', ['--port', String(redisPort), '--bind', '127
 redis.once('error', () => {
   console.error('redis-server not found: apt-get install -y redis-server');
   process.exit(1);
+});
+await waitFor(
+  async () => spawnSync('redis-cli', ['-p', String(redisPort), 'ping'], { encoding: 'utf8' }).stdout?.trim() === 'PONG',
+  'redis-server',
+).catch((err) => {
+  redis.kill();
+  throw err;
 });
 const port = await freePort();
 const entry = kind === 'parley' ? resolve(mainArg) : join(ROOT, 'bench', 'baseline-server.mjs');
