@@ -5,10 +5,13 @@
 //   npm run bench                    full run (3 pairs per scenario, ~5 s per measurement)
 //   BENCH_QUICK=1 npm run bench      smoke run (1 pair, short, fewer sockets; < 1 minute)
 //
-// Other env: BENCH_PAIRS=n, BENCH_SECONDS=s (measurement length), BENCH_SCENARIOS=rest,fanout,
+// Other env: BENCH_PAIRS=n, BENCH_SECONDS=s (measurement length), BENCH_WARM_S=s (warm-up before each
+// measurement, default 5), BENCH_SCENARIOS=rest,fanout,
 // rooms,saturation,idle (subset, in that order), BENCH_SERVERS=parley,baseline (subset),
 // BENCH_PROF_DIR=dir (run Parley with --cpu-prof into dir/parley; BENCH_PROF_SERVERS=parley,baseline
-// profiles the baseline too), BENCH_SAT_SENDERS=n,
+// profiles the baseline too), BENCH_SAT_SENDERS=n, BENCH_NODE_FLAGS='--trace-gc ...' (extra node
+// flags for both servers, for experiments), BENCH_SERVER_LOG_DIR=dir (each server run's whole
+// stdout+stderr to dir/<n>-<server>-<scenario>.log),
 // BENCH_REUSE=1 (one server start per pair and server for all scenarios; the default
 // with BENCH_QUICK=1, otherwise every scenario run gets a fresh server).
 //
@@ -17,7 +20,7 @@
 // count and in time; only processes started here are stopped, by their PID.
 
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
@@ -54,6 +57,10 @@ const SERVERS = (process.env.BENCH_SERVERS || 'parley,baseline').split(',').map(
 const PROF_DIR = process.env.BENCH_PROF_DIR || '';
 /** Which servers run with --cpu-prof when BENCH_PROF_DIR is set (profiles go to <dir>/<server>/). */
 const PROF_SERVERS = (process.env.BENCH_PROF_SERVERS || 'parley').split(',').map((s) => s.trim());
+/** Extra node flags for both servers under test (experiments: --trace-gc, --trace-opt, ...). */
+const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '').split(/\s+/).filter((f) => f !== '');
+const SERVER_LOG_DIR = process.env.BENCH_SERVER_LOG_DIR || '';
+let serverRuns = 0;
 const REUSE = (process.env.BENCH_REUSE ?? (QUICK ? '1' : '0')) === '1';
 /** Other CPU load (% of one core) above which a run counts as disturbed. */
 const MAX_BG = envInt('BENCH_MAX_BG', 25);
@@ -77,7 +84,7 @@ for (const s of SERVERS) if (s !== 'parley' && s !== 'baseline') throw new Error
 
 const C = {
   ms: SECONDS * 1000,
-  warmMs: QUICK ? 300 : 1000,
+  warmMs: envInt('BENCH_WARM_S', QUICK ? 0.3 : 5) * 1000,
   drainMs: QUICK ? 5000 : 10000,
   restConcurrency: 32,
   /** Offered load of the fixed-rate REST runs: below either server's saturation, the same for both. */
@@ -355,7 +362,7 @@ async function startRedis() {
 
 // ------------------------------------------------------------------------------ servers under test
 
-async function startServer(kind, redis, { inspect = false } = {}) {
+async function startServer(kind, redis, { inspect = false, label = '' } = {}) {
   const port = await freePort();
   const env = {
     PATH: process.env.PATH ?? '',
@@ -368,7 +375,7 @@ async function startServer(kind, redis, { inspect = false } = {}) {
     WS_RATE_LIMIT: '1000000',
     HISTORY_LIMIT: '50',
   };
-  const flags = inspect ? ['--inspect=127.0.0.1:0'] : [];
+  const flags = [...NODE_FLAGS, ...(inspect ? ['--inspect=127.0.0.1:0'] : [])];
   if (PROF_DIR && PROF_SERVERS.includes(kind)) flags.push('--cpu-prof', `--cpu-prof-dir=${join(PROF_DIR, kind)}`);
   const nodeArgs = [...flags, kind === 'parley' ? MAIN : BASELINE];
   const [cmd, args] = pinned(1, process.execPath, nodeArgs);
@@ -381,6 +388,12 @@ async function startServer(kind, redis, { inspect = false } = {}) {
   };
   child.stdout.on('data', keep);
   child.stderr.on('data', keep);
+  if (SERVER_LOG_DIR) {
+    mkdirSync(SERVER_LOG_DIR, { recursive: true });
+    const log = createWriteStream(join(SERVER_LOG_DIR, `${++serverRuns}-${kind}-${label}.log`));
+    child.stdout.pipe(log);
+    child.stderr.pipe(log);
+  }
   const deadline = Date.now() + 30_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`${kind} exited during start-up (${child.exitCode}):\n${out}`);
@@ -1250,7 +1263,7 @@ async function main() {
       `${PIN ? 'server pinned to CPU 1, load generator + redis to CPU 0' : 'no pinning'}`,
   );
   console.log(
-    `pairs ${PAIRS}, measurement ${SECONDS} s, scenarios ${SCENARIOS.join(',')}, servers ${SERVERS.join(',')}` +
+    `pairs ${PAIRS}, measurement ${SECONDS} s after ${C.warmMs / 1000} s warm-up, scenarios ${SCENARIOS.join(',')}, servers ${SERVERS.join(',')}` +
       `${REUSE ? ', one server start per pair for all scenarios' : ', fresh server per scenario run'}`,
   );
   console.log(`load average at start: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
@@ -1302,7 +1315,7 @@ async function main() {
           await waitQuiet(s);
           const tAttempt = performance.now();
           await redisCmd(redis.port, 'FLUSHALL');
-          const srv = await startServer(kind, redis, { inspect: SCENARIO[s].inspect === true });
+          const srv = await startServer(kind, redis, { inspect: SCENARIO[s].inspect === true, label: s });
           let r;
           try {
             r = await runOnce(s, srv, pair, kind);
@@ -1321,7 +1334,10 @@ async function main() {
         continue;
       }
       await redisCmd(redis.port, 'FLUSHALL');
-      const srv = await startServer(kind, redis, { inspect: scenarios.some((s) => SCENARIO[s].inspect === true) });
+      const srv = await startServer(kind, redis, {
+        inspect: scenarios.some((s) => SCENARIO[s].inspect === true),
+        label: scenarios.join('+'),
+      });
       try {
         for (const s of scenarios) {
           const r = await runOnce(s, srv, pair, kind);
