@@ -26,7 +26,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WebSocket } from 'ws';
-import { freePort, sleep } from './support.mjs';
+import { freePort, redisCmd, sleep, startRedis } from './support.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
@@ -310,19 +310,12 @@ async function measure(server, redisUrl) {
   }
 }
 
-const redisPort = await freePort();
-const redisDir = mkdtempSync(join(tmpdir(), 'icount-redis-'));
-const redis = spawn(
-  'redis-server',
-  ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', redisDir],
-  { stdio: 'ignore' },
-);
+const redis = await startRedis();
 try {
-  await sleep(300);
   const results = {};
   for (const s of SERVERS) {
-    spawnSync('redis-cli', ['-p', String(redisPort), 'flushall'], { stdio: 'ignore' });
-    results[s] = await measure(s, `redis://127.0.0.1:${redisPort}`);
+    await redisCmd(redis.port, 'FLUSHALL');
+    results[s] = await measure(s, redis.url);
   }
   if (results.parley && results.baseline) {
     for (const op of OPS) {
@@ -331,7 +324,6 @@ try {
     }
   }
 } finally {
-  redis.kill('SIGTERM');
+  await redis.stop();
   agent.destroy();
-  rmSync(redisDir, { recursive: true, force: true });
 }

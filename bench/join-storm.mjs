@@ -15,7 +15,7 @@ import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { WebSocket } from 'ws';
-import { freePort, sleep } from './support.mjs';
+import { freePort, sleep, startRedis } from './support.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const [kind = 'parley', nArg = '500', roundsArg = '3', mainArg = join(ROOT, 'dist', 'main.js')] = process.argv.slice(2);
@@ -36,21 +36,7 @@ async function waitFor(check, what, ms = 20_000) {
 }
 
 const pin = !spawnSync('taskset', ['--version']).error;
-const redisPort = await freePort();
-const redis = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-  stdio: 'ignore',
-});
-redis.once('error', () => {
-  console.error('redis-server not found: apt-get install -y redis-server');
-  process.exit(1);
-});
-await waitFor(
-  async () => spawnSync('redis-cli', ['-p', String(redisPort), 'ping'], { encoding: 'utf8' }).stdout?.trim() === 'PONG',
-  'redis-server',
-).catch((err) => {
-  redis.kill();
-  throw err;
-});
+const redis = await startRedis();
 const port = await freePort();
 const entry = kind === 'parley' ? resolve(mainArg) : join(ROOT, 'bench', 'baseline-server.mjs');
 const [cmd, args] = pin ? ['taskset', ['-c', '1', process.execPath, entry]] : [process.execPath, [entry]];
@@ -61,7 +47,7 @@ const server = spawn(cmd, args, {
     NODE_ENV: 'production',
     HOST: '127.0.0.1',
     PORT: String(port),
-    REDIS_URL: `redis://127.0.0.1:${redisPort}`,
+    REDIS_URL: redis.url,
     LOG_LEVEL: 'warn',
     RATE_LIMIT_LIMIT: '100000000',
     WS_RATE_LIMIT: '1000000',
@@ -141,5 +127,5 @@ try {
 } finally {
   for (const ws of open) ws.terminate();
   server.kill();
-  redis.kill();
+  await redis.stop();
 }

@@ -20,7 +20,7 @@
 // count and in time; only processes started here are stopped, by their PID.
 
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
@@ -28,7 +28,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { WebSocket } from 'ws';
-import { freePort, sleep } from './support.mjs';
+import { freePort, redisCmd, sleep, startRedis as startPrivateRedis, stopProcess } from './support.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const DIST = join(ROOT, 'dist');
@@ -273,89 +273,27 @@ function pinned(cpu, cmd, args) {
   return PIN ? ['taskset', ['-c', String(cpu), cmd, ...args]] : [cmd, args];
 }
 
-function waitExit(child, ms) {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve(true);
-    const t = setTimeout(() => resolve(false), ms);
-    child.once('exit', () => {
-      clearTimeout(t);
-      resolve(true);
-    });
-  });
-}
-
 async function stopChild(child, graceMs) {
-  if (child.exitCode === null && child.signalCode === null) {
-    child.kill('SIGTERM');
-    if (!(await waitExit(child, graceMs))) {
-      child.kill('SIGKILL');
-      await waitExit(child, 5000);
-    }
-  }
+  await stopProcess(child, graceMs);
   started.delete(child);
 }
 
-// ------------------------------------------------------------------------------ tiny RESP client
-
-/** One Redis command over a fresh connection; resolves with the raw first reply line. */
-function redisCmd(port, ...args) {
-  return new Promise((resolve, reject) => {
-    const s = net.connect(port, '127.0.0.1');
-    let out = '';
-    const t = setTimeout(() => {
-      s.destroy();
-      reject(new Error(`redis ${args[0]} timed out`));
-    }, 5000);
-    s.on('connect', () => {
-      s.write(`*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(String(a))}\r\n${a}\r\n`).join('')}`);
-    });
-    s.on('data', (d) => {
-      out += d.toString();
-      if (out.includes('\r\n')) {
-        clearTimeout(t);
-        s.destroy();
-        resolve(out.slice(0, out.indexOf('\r\n')));
-      }
-    });
-    s.on('error', (e) => {
-      clearTimeout(t);
-      reject(e);
-    });
-  });
-}
-
+/** The bench's redis-server, pinned with the load generator; stopped and its dir removed on an abort too. */
 async function startRedis() {
-  if (spawnSync('redis-server', ['--version']).error) {
-    throw new Error('redis-server not found on PATH (apt-get install redis-server / brew install redis)');
-  }
-  const port = await freePort();
-  const dir = mkdtempSync(join(os.tmpdir(), 'parley-bench-redis-'));
-  const [cmd, args] = pinned(0, 'redis-server', [
-    '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no',
-    '--maxclients', '20000', '--loglevel', 'warning',
-  ]);
-  const child = spawn(cmd, args, { stdio: 'ignore' });
-  started.add(child);
-  const removeDir = () => rmSync(dir, { recursive: true, force: true });
-  cleanups.push(removeDir);
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    try {
-      if ((await redisCmd(port, 'PING')) === '+PONG') break;
-    } catch {
-      /* not up yet */
-    }
-    if (Date.now() > deadline) throw new Error('redis-server did not answer PING within 10 s');
-    await sleep(50);
-  }
-  REDIS_PID = child.pid;
+  const redis = await startPrivateRedis({
+    wrap: (cmd, args) => pinned(0, cmd, args),
+    extraArgs: ['--maxclients', '20000', '--loglevel', 'warning'],
+    onSpawn: (child, dir) => {
+      started.add(child);
+      cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    },
+  });
+  REDIS_PID = redis.pid;
   return {
-    port,
-    url: `redis://127.0.0.1:${port}`,
-    pid: child.pid,
+    ...redis,
     async stop() {
-      await stopChild(child, 3000);
-      removeDir();
+      await redis.stop();
+      started.delete(redis.child);
     },
   };
 }
