@@ -20,11 +20,11 @@ type TimedCommand = { _commandTimeoutTimer?: NodeJS.Timeout };
  * verdict by one `setImmediate` lets the poll phase read what has arrived first; a
  * Redis that really is silent still fails the command after the timeout.
  */
+let repliesReadFirst = false;
 function readRepliesBeforeTimingOut(): void {
-  const proto = Command.prototype as Command & { lagTolerant?: true };
-  if (proto.lagTolerant) return;
-  proto.lagTolerant = true;
-  proto.setTimeout = function setTimeout(this: Command, ms: number): void {
+  if (repliesReadFirst) return;
+  repliesReadFirst = true;
+  Command.prototype.setTimeout = function setTimeout(this: Command, ms: number): void {
     const timed = this as unknown as TimedCommand;
     if (timed._commandTimeoutTimer) return;
     timed._commandTimeoutTimer = globalThis.setTimeout(
