@@ -1,3 +1,4 @@
+import { connect, type Socket } from 'node:net';
 import { api, type ApiResponse, type TestServer } from '../support/app.js';
 import { e2eFixture } from '../support/fixture.js';
 
@@ -43,6 +44,91 @@ async function raw(
   return { status: res.status, body: json, text, headers: res.headers };
 }
 
+
+interface RawResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/**
+ * One keep-alive HTTP/1.1 connection spoken by hand, to see exactly what the server does
+ * with the socket (fetch hides a closed connection behind a retry or a generic error).
+ */
+class RawConnection {
+  private buffer = Buffer.alloc(0);
+  private wake: (() => void) | undefined;
+  private closedByServer = false;
+  /** Resolves when the connection closes. */
+  readonly closed: Promise<void>;
+
+  private constructor(private readonly socket: Socket) {
+    socket.on('data', (chunk: Buffer) => {
+      this.buffer = Buffer.concat([this.buffer, chunk]);
+      this.wake?.();
+    });
+    // A write into a connection the server already reset fails here as well as in `send`.
+    socket.on('error', () => undefined);
+    this.closed = new Promise((resolve) =>
+      socket.once('close', () => {
+        this.closedByServer = true;
+        this.wake?.();
+        resolve();
+      }),
+    );
+  }
+
+  static open(port: number): Promise<RawConnection> {
+    return new Promise((resolve, reject) => {
+      const socket = connect(port, '127.0.0.1', () => resolve(new RawConnection(socket)));
+      socket.once('error', reject);
+    });
+  }
+
+  /** Writes a request; resolves once every byte has been handed to the kernel. */
+  send(method: string, path: string, body?: string, headers: Record<string, string> = {}): Promise<void> {
+    const lines = [`${method} ${path} HTTP/1.1`, 'Host: 127.0.0.1'];
+    for (const [name, value] of Object.entries(headers)) lines.push(`${name}: ${value}`);
+    if (body !== undefined) lines.push(`Content-Length: ${Buffer.byteLength(body)}`);
+    const head = `${lines.join('\r\n')}\r\n\r\n`;
+    return new Promise((resolve, reject) => {
+      this.socket.write(body === undefined ? head : head + body, (err) => (err ? reject(err) : resolve()));
+    });
+  }
+
+  /** Writes raw bytes (a request head declaring more body than is ever sent). */
+  write(bytes: string): void {
+    this.socket.write(bytes);
+  }
+
+  /** The next complete response (bodies with Content-Length only). */
+  async response(): Promise<RawResponse> {
+    for (;;) {
+      const end = this.buffer.indexOf('\r\n\r\n');
+      if (end >= 0) {
+        const [statusLine, ...fields] = this.buffer.subarray(0, end).toString('latin1').split('\r\n');
+        const headers: Record<string, string> = {};
+        for (const field of fields) {
+          const colon = field.indexOf(':');
+          headers[field.slice(0, colon).trim().toLowerCase()] = field.slice(colon + 1).trim();
+        }
+        const length = Number(headers['content-length'] ?? 0);
+        if (this.buffer.length >= end + 4 + length) {
+          const body = this.buffer.subarray(end + 4, end + 4 + length).toString('utf8');
+          this.buffer = this.buffer.subarray(end + 4 + length);
+          return { status: Number(statusLine.split(' ')[1]), headers, body };
+        }
+      }
+      if (this.closedByServer) throw new Error('the server closed the connection before a complete response');
+      await new Promise<void>((resolve) => (this.wake = resolve));
+    }
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+}
+
 describe('REST bad input', () => {
   const fixture = e2eFixture();
   let server: TestServer;
@@ -81,7 +167,7 @@ describe('REST bad input', () => {
   }
 
   /** Runs `request` and checks that the store looks exactly the same afterwards. */
-  async function storesNothing(request: () => Promise<ApiResponse>): Promise<ApiResponse> {
+  async function storesNothing<T>(request: () => Promise<T>): Promise<T> {
     const before = await snapshot();
     const res = await request();
     expect(await snapshot()).toEqual(before);
@@ -162,6 +248,51 @@ describe('REST bad input', () => {
     const res = await client.post('/rooms', padded({ name: 'Exactly at the limit' }, BODY_LIMIT));
     expect(res.status).toBe(200);
     expect(res.body.name).toBe('Exactly at the limit');
+  });
+
+  describe('a body over BODY_LIMIT that the client is still sending', () => {
+    it('is read to its end: the client gets its 413 and the connection serves the next request', async () => {
+      const conn = await RawConnection.open(server.port);
+      try {
+        await storesNothing(async () => {
+          // 100× the limit: far more than the socket buffers hold, so the client is still
+          // writing when the 413 goes out. Closing then would reset the connection under it.
+          const sent = conn.send('POST', '/api/v1/rooms', padded({ name: 'Huge' }, 100 * BODY_LIMIT), {
+            'Content-Type': 'application/json',
+          });
+          const res = await conn.response();
+          expect({ status: res.status, body: JSON.parse(res.body) }).toEqual({
+            status: 413,
+            body: { detail: `Request body is too large (limit ${BODY_LIMIT} bytes)` },
+          });
+          expect(res.headers['x-request-id']).toBeTruthy();
+          expect(res.headers.connection).not.toBe('close');
+          await sent;
+          return res;
+        });
+        await conn.send('GET', `/api/v1/rooms/${roomId}`);
+        const next = await conn.response();
+        expect({ status: next.status, id: JSON.parse(next.body).id }).toEqual({ status: 200, id: roomId });
+      } finally {
+        conn.destroy();
+      }
+    }, 30_000);
+
+    it('is answered 413 at once, and a client that never finishes it loses the connection', async () => {
+      const conn = await RawConnection.open(server.port);
+      try {
+        conn.write(
+          'POST /api/v1/rooms HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n' +
+            `Content-Length: ${1000 * BODY_LIMIT}\r\n\r\n{"name": "Never ends", "pad": "`,
+        );
+        expect((await conn.response()).status).toBe(413);
+        // Nothing more is sent: the server gives up on the body after its drain time (5 s).
+        await conn.closed;
+      } finally {
+        conn.destroy();
+      }
+      expect((await client.get(`/rooms/${roomId}`)).status).toBe(200);
+    }, 30_000);
   });
 
   describe('POST /api/v1/rooms', () => {
