@@ -7,7 +7,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { AppModule } from './app.module.js';
-import { drainIfOversized } from './common/http/oversize-drain.js';
+import { drainRefusedBody } from './common/http/refused-body.js';
 import { createValidationPipe } from './common/http/validation.pipe.js';
 import { type Env, parseTrustProxy } from './config/env.schema.js';
 import { ChatWsAdapter } from './gateway/chat-ws.adapter.js';
@@ -53,7 +53,7 @@ export async function createApp(env: Env): Promise<NestFastifyApplication> {
   // onSend, not onRequest: it also covers answers other hooks send early (CORS preflight).
   fastify.addHook('onSend', (req: FastifyRequest, reply: FastifyReply, payload: unknown, done) => {
     void reply.header('X-Request-Id', req.id);
-    drainIfOversized(req, reply);
+    drainRefusedBody(req, reply);
     done(null, payload);
   });
   // JSON only: a text/plain body is a 415, not a string for the validator.
