@@ -7,6 +7,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { AppModule } from './app.module.js';
+import { answerClientError } from './common/http/client-error.js';
 import { drainRefusedBody } from './common/http/refused-body.js';
 import { createValidationPipe } from './common/http/validation.pipe.js';
 import { type Env, parseTrustProxy } from './config/env.schema.js';
@@ -25,8 +26,19 @@ function requestId(req: IncomingMessage): string {
 
 /** Builds the whole application (not listening yet). Used by `main.ts` and by the tests. */
 export async function createApp(env: Env): Promise<NestFastifyApplication> {
+  const requestTimeoutMs = env.REQUEST_TIMEOUT * 1000;
   const adapter = new FastifyAdapter({
     bodyLimit: env.BODY_LIMIT,
+    // Fastify's default is no limit: a client trickling a body could hold a connection for ever.
+    requestTimeout: requestTimeoutMs,
+    http: {
+      requestTimeout: requestTimeoutMs,
+      headersTimeout: Math.min(60_000, requestTimeoutMs),
+      // Node checks its timeouts every 30 s by default; check often enough for short ones.
+      connectionsCheckingInterval: Math.min(30_000, Math.max(250, requestTimeoutMs / 4)),
+    },
+    // Requests Node's parser refuses before Fastify sees them: same `{"detail"}` shape.
+    clientErrorHandler: answerClientError,
     trustProxy: env.TRUST_PROXY ? parseTrustProxy(env.TRUST_PROXY) : false,
     requestIdHeader: false,
     genReqId: requestId,

@@ -44,6 +44,10 @@ export class Env {
   @Transform(toInt) @IsInt() @Min(1024) @Max(64 * 1024 * 1024)
   BODY_LIMIT = 64 * 1024;
 
+  /** Seconds a client has to send a whole request, headers and body. */
+  @Transform(toInt) @IsInt() @Min(1) @Max(3600)
+  REQUEST_TIMEOUT = 30;
+
   @Transform(toInt) @IsInt() @Min(1) @Max(1_000_000)
   MESSAGE_MAX_LENGTH = 4000;
 

@@ -1,4 +1,5 @@
 import { api, runServerExpectingExit, startServer } from '../support/app.js';
+import { RawConnection } from '../support/raw-http.js';
 
 /** Configuration is validated at start: a bad value stops the process, naming the variable. */
 
@@ -58,4 +59,41 @@ describe('configuration at start-up', () => {
       await server.stop();
     }
   });
+
+  it('applies REQUEST_TIMEOUT: a request still arriving after it answers 408 and is closed; idle connections stay', async () => {
+    const server = await startServer({ REQUEST_TIMEOUT: '1' });
+    const trickling = await RawConnection.open(server.port);
+    const idle = await RawConnection.open(server.port);
+    try {
+      // An idle keep-alive connection is not a request in progress: it outlives the timeout.
+      await idle.send('GET', '/health');
+      expect((await idle.response()).status).toBe(200);
+
+      trickling.write(
+        'POST /api/v1/rooms HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n' +
+          'Content-Length: 100\r\n\r\n{"name": ',
+      );
+      // A byte now and then keeps the socket busy but never completes the body.
+      const trickle = setInterval(() => trickling.write(' '), 200);
+      let res;
+      try {
+        res = await trickling.response();
+      } finally {
+        clearInterval(trickle);
+      }
+      expect({ status: res.status, body: JSON.parse(res.body) }).toEqual({
+        status: 408,
+        body: { detail: expect.stringContaining('REQUEST_TIMEOUT') },
+      });
+      expect(res.headers['x-request-id']).toBeTruthy();
+      await trickling.closed;
+
+      await idle.send('GET', '/health');
+      expect((await idle.response()).status).toBe(200);
+    } finally {
+      trickling.destroy();
+      idle.destroy();
+      await server.stop();
+    }
+  }, 30_000);
 });

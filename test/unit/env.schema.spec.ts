@@ -30,6 +30,7 @@ describe(validateEnv.name, () => {
       WS_PING_INTERVAL: 30,
       IDEMPOTENCY_TTL: 3600,
       SHUTDOWN_TIMEOUT: 10,
+      REQUEST_TIMEOUT: 30,
     });
     expect(env.REDIS_URL).toBeUndefined();
     expect(env.TRUST_PROXY).toBeUndefined();
@@ -79,6 +80,8 @@ describe(validateEnv.name, () => {
     ['WS_MAX_PAYLOAD', '1.5'],
     ['IDEMPOTENCY_TTL', '0'],
     ['SHUTDOWN_TIMEOUT', 'soon'],
+    ['REQUEST_TIMEOUT', '0'],
+    ['REQUEST_TIMEOUT', '3601'],
     ['NODE_ENV', 'staging'],
     ['LOG_LEVEL', 'verbose'],
     ['STORE', 'postgres'],
