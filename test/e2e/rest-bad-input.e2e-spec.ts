@@ -26,6 +26,17 @@ function padded(base: Record<string, unknown>, size: number): string {
   return body;
 }
 
+/** JSON text of `levels` arrays nested inside one another (built as text: too deep for JSON.stringify here). */
+function deep(levels: number): string {
+  return `${'['.repeat(levels)}${']'.repeat(levels)}`;
+}
+
+/** `base` as JSON with `fields` (raw JSON texts) appended; a repeated key's last value wins. */
+function withRawFields(base: Record<string, unknown>, fields: Record<string, string>): string {
+  const extra = Object.entries(fields).map(([key, raw]) => `,${JSON.stringify(key)}:${raw}`);
+  return `${JSON.stringify(base).slice(0, -1)}${extra.join('')}}`;
+}
+
 /** A request with full control over the body bytes and headers (fetch adds no Content-Type to bytes). */
 async function raw(
   baseUrl: string,
@@ -127,6 +138,27 @@ describe('REST bad input', () => {
         expectError(await storesNothing(() => client.post(endpoint.path(), body)), 400);
       },
     );
+
+    it.each([
+      ['a top-level array', () => deep(5000)],
+      ['an ignored field', () => withRawFields(endpoint.valid(), { pad: deep(5000) })],
+      [
+        'a field of the API',
+        () => withRawFields(endpoint.valid(), { name: deep(3000), username: deep(3000), content: deep(3000) }),
+      ],
+    ])('answers 400 for a body nested thousands of levels deep in %s and stores nothing', async (_where, body) => {
+      expectError(
+        await storesNothing(() => client.post(endpoint.path(), body())),
+        400,
+        'request body is nested more than 32 levels deep',
+      );
+    });
+
+    it('accepts a body nested 32 levels deep (in an ignored field)', async () => {
+      // The object itself is the first level.
+      const res = await client.post(endpoint.path(), withRawFields(endpoint.valid(), { pad: deep(31) }));
+      expect(res.status).toBe(200);
+    });
 
     it('answers 415 for a text/plain body and stores nothing', async () => {
       const body = JSON.stringify(endpoint.valid());

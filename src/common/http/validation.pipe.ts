@@ -1,4 +1,4 @@
-import { ValidationPipe, type ValidationError } from '@nestjs/common';
+import { type ArgumentMetadata, ValidationPipe, type ValidationError } from '@nestjs/common';
 import { DomainError } from '../errors/domain-error.js';
 import { NOT_A_JSON_OBJECT } from './json-object.pipe.js';
 
@@ -11,12 +11,40 @@ function firstMessages(errors: ValidationError[], parent = ''): string[] {
   });
 }
 
+/** Deepest nesting of objects and arrays a request body may have; the API's own bodies are flat. */
+export const MAX_BODY_DEPTH = 32;
+
+/** Whether `value` nests objects or arrays more than `max` levels deep (walked without recursion). */
+export function nestedDeeperThan(value: unknown, max: number): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  const stack: [object, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop()!;
+    if (depth > max) return true;
+    for (const child of Object.values(node)) {
+      if (typeof child === 'object' && child !== null) stack.push([child as object, depth + 1]);
+    }
+  }
+  return false;
+}
+
 /**
  * Whitelisted, transforming validation whose failures become domain errors
  * (400 `{"detail"}` naming the field). Unknown JSON fields are dropped silently.
+ * A body nested deeper than `MAX_BODY_DEPTH` is refused first: class-transformer walks
+ * every value recursively, and thousands of nested arrays would overflow the stack (a 500).
  */
+class ApiValidationPipe extends ValidationPipe {
+  override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
+    if (metadata.type === 'body' && nestedDeeperThan(value, MAX_BODY_DEPTH)) {
+      throw DomainError.validation(`request body is nested more than ${MAX_BODY_DEPTH} levels deep`);
+    }
+    return super.transform(value, metadata);
+  }
+}
+
 export function createValidationPipe(): ValidationPipe {
-  return new ValidationPipe({
+  return new ApiValidationPipe({
     whitelist: true,
     forbidNonWhitelisted: false,
     transform: true,
