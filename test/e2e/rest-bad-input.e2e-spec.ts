@@ -150,7 +150,7 @@ describe('REST bad input', () => {
       expectError(
         await storesNothing(() => client.post(endpoint.path(), body())),
         400,
-        'request body is nested more than 32 levels deep',
+        'JSON nested more than 32 levels deep',
       );
     });
 

@@ -91,6 +91,8 @@ describe('WebSocket /api/v1/ws/{room_id}/{user_id}', () => {
       expect(await rest.messages(s.roomId)).toEqual([echoed]);
     }
 
+    /** JSON text of `levels` arrays nested inside one another. */
+    const nested = (levels: number): string => `${'['.repeat(levels)}${']'.repeat(levels)}`;
     const tooLong = 'x'.repeat(MAX_LENGTH + 1);
     const emojiTooLong = '\u{1F600}'.repeat(MAX_LENGTH + 1);
     it.each<[string, unknown, RegExp | undefined]>([
@@ -117,6 +119,8 @@ describe('WebSocket /api/v1/ws/{room_id}/{user_id}', () => {
       ['a null user_id', { type: 'text', content: 'hi', user_id: null }, /user_id/],
       ['an empty client_msg_id', { type: 'text', content: 'hi', client_msg_id: '' }, /client_msg_id/],
       ['a client_msg_id of 65 characters', { type: 'text', content: 'hi', client_msg_id: 'c'.repeat(65) }, /client_msg_id/],
+      ['content nested 900 arrays deep', `{"type":"text","content":${nested(900)}}`, /nested more than 32 levels/],
+      ['a field nested 900 arrays deep', `{"type":"text","content":"hi","pad":${nested(900)}}`, /nested more than 32/],
     ])('answers %s with an error frame, stores nothing and stays usable', async (_what, frame, detail) => {
       const s = await setup();
       await s.sender.send(frame);

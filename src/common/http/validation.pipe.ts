@@ -11,7 +11,7 @@ function firstMessages(errors: ValidationError[], parent = ''): string[] {
   });
 }
 
-/** Deepest nesting of objects and arrays a request body may have; the API's own bodies are flat. */
+/** Deepest nesting of objects and arrays a request body or socket frame may have; the API's own are flat. */
 export const MAX_BODY_DEPTH = 32;
 
 /** Whether `value` nests objects or arrays more than `max` levels deep (walked without recursion). */
@@ -37,7 +37,7 @@ export function nestedDeeperThan(value: unknown, max: number): boolean {
 class ApiValidationPipe extends ValidationPipe {
   override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
     if (metadata.type === 'body' && nestedDeeperThan(value, MAX_BODY_DEPTH)) {
-      throw DomainError.validation(`request body is nested more than ${MAX_BODY_DEPTH} levels deep`);
+      throw DomainError.validation(`JSON nested more than ${MAX_BODY_DEPTH} levels deep`);
     }
     return super.transform(value, metadata);
   }
