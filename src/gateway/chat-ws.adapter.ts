@@ -57,11 +57,15 @@ export class ChatWsAdapter extends WsAdapter {
   }
 
   override create(port: number, options: Record<string, unknown> & { path?: string } = {}) {
-    return super.create(port, {
+    const server: WebSocketServer = super.create(port, {
       ...options,
       maxPayload: this.options.env.WS_MAX_PAYLOAD,
       perMessageDeflate: false,
     });
+    // The handshake faults `ws` itself finds (Upgrade or Sec-WebSocket-Key/-Protocol headers)
+    // answer `{"detail"}` like every other refusal, not `ws`' text/html.
+    server.on('wsClientError', (err: Error, socket: Duplex) => refuse(socket, 400, err.message));
+    return server;
   }
 
   protected override ensureHttpServerExists(port: number, httpServer?: Server): Server | undefined {
@@ -91,6 +95,11 @@ export class ChatWsAdapter extends WsAdapter {
       userId = decodeURIComponent(match[2]);
     } catch {
       return refuse(socket, 404, 'Not Found');
+    }
+    if (req.method !== 'GET') return refuse(socket, 405, 'A WebSocket upgrade must be a GET', { Allow: 'GET' });
+    const version = Number(req.headers['sec-websocket-version']);
+    if (version !== 13 && version !== 8) {
+      return refuse(socket, 400, 'Missing or invalid Sec-WebSocket-Version header', { 'Sec-WebSocket-Version': '13, 8' });
     }
     const origin = req.headers.origin;
     if (origin !== undefined && this.origins && !this.origins.has(origin)) {

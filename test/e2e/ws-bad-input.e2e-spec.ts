@@ -1,5 +1,6 @@
 import type { TestServer } from '../support/app.js';
 import { e2eFixture } from '../support/fixture.js';
+import { RawConnection } from '../support/raw-http.js';
 import type { RedisServer } from '../support/redis-server.js';
 import {
   chatRest,
@@ -251,6 +252,41 @@ describe('WebSocket /api/v1/ws/{room_id}/{user_id}', () => {
       // Connections already open are not affected.
       for (const s of sockets) expect(s.isOpen).toBe(true);
     }, 60_000);
+  });
+
+  describe('a malformed upgrade handshake', () => {
+    let server: TestServer;
+    let path: string;
+
+    beforeAll(async () => {
+      server = await fixture.startServer({});
+      const rest = chatRest(server.baseUrl);
+      path = new URL(roomWsUrl(server.wsUrl, (await rest.room()).id, (await rest.user()).id)).pathname;
+    }, 60_000);
+
+    const KEY = 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n';
+    const V13 = 'Sec-WebSocket-Version: 13\r\n';
+    it.each<[string, string, string, number, RegExp, Record<string, string>]>([
+      ['a POST', 'POST', `Upgrade: websocket\r\n${KEY}${V13}Content-Length: 0\r\n`, 405, /GET/, { allow: 'GET' }],
+      ['no Sec-WebSocket-Key', 'GET', `Upgrade: websocket\r\n${V13}`, 400, /Sec-WebSocket-Key/, {}],
+      ['a Sec-WebSocket-Key that is not 16 bytes of base64', 'GET', `Upgrade: websocket\r\nSec-WebSocket-Key: abc\r\n${V13}`, 400, /Sec-WebSocket-Key/, {}],
+      ['no Sec-WebSocket-Version', 'GET', `Upgrade: websocket\r\n${KEY}`, 400, /Sec-WebSocket-Version/, { 'sec-websocket-version': '13, 8' }],
+      ['Sec-WebSocket-Version 7', 'GET', `Upgrade: websocket\r\n${KEY}Sec-WebSocket-Version: 7\r\n`, 400, /Sec-WebSocket-Version/, { 'sec-websocket-version': '13, 8' }],
+      ['an Upgrade to another protocol', 'GET', `Upgrade: h2c\r\n${KEY}${V13}`, 400, /Upgrade/, {}],
+      ['a malformed Sec-WebSocket-Protocol', 'GET', `Upgrade: websocket\r\n${KEY}${V13}Sec-WebSocket-Protocol: chat,,x\r\n`, 400, /Sec-WebSocket-Protocol/, {}],
+    ])('answers %s with {"detail"} and closes', async (_what, method, headers, status, detail, expectedHeaders) => {
+      const conn = await RawConnection.open(server.port);
+      try {
+        conn.write(`${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\n${headers}\r\n`);
+        const res = await conn.response();
+        expect({ status: res.status, type: res.headers['content-type'] }).toEqual({ status, type: 'application/json' });
+        expect(JSON.parse(res.body)).toEqual({ detail: expect.stringMatching(detail) });
+        expect(res.headers).toMatchObject({ ...expectedHeaders, 'x-request-id': expect.any(String) });
+        await conn.closed;
+      } finally {
+        conn.destroy();
+      }
+    });
   });
 
   describe('the upgrade and CORS_ORIGINS', () => {
