@@ -32,7 +32,6 @@ export async function createApp(env: Env): Promise<NestFastifyApplication> {
     // Fastify's default is no limit: a client trickling a body could hold a connection for ever.
     requestTimeout: requestTimeoutMs,
     http: {
-      requestTimeout: requestTimeoutMs,
       headersTimeout: Math.min(60_000, requestTimeoutMs),
       // Node checks its timeouts every 30 s by default; check often enough for short ones.
       connectionsCheckingInterval: Math.min(30_000, Math.max(250, requestTimeoutMs / 4)),

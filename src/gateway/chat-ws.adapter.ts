@@ -2,11 +2,11 @@ import type { INestApplicationContext } from '@nestjs/common';
 import { WsAdapter } from '@nestjs/platform-ws';
 import type { MessageMappingProperties } from '@nestjs/websockets';
 import proxyAddr from '@fastify/proxy-addr';
-import { randomUUID } from 'node:crypto';
-import { type IncomingMessage, type Server, STATUS_CODES } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { RawData, WebSocket, WebSocketServer } from 'ws';
 import { DomainError } from '../common/errors/domain-error.js';
+import { refuseOnSocket as refuse } from '../common/http/raw-error.js';
 import { type Env, parseTrustProxy } from '../config/env.schema.js';
 import type { UpgradeLimiter } from '../throttle/upgrade-limiter.js';
 import { FrameRateLimiter } from './frame-rate-limiter.js';
@@ -173,20 +173,6 @@ export class ChatWsAdapter extends WsAdapter {
     this.listeners.clear();
     await super.dispose();
   }
-}
-
-/** Answers an upgrade request with a plain HTTP error and `{"detail"}`, then drops the socket. */
-function refuse(socket: Duplex, status: number, detail: string, headers: Record<string, string> = {}): void {
-  if (socket.destroyed) return;
-  const body = JSON.stringify({ detail });
-  const extra = Object.entries(headers)
-    .map(([k, v]) => `${k}: ${v}\r\n`)
-    .join('');
-  socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n` +
-      `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
-      `X-Request-Id: ${randomUUID()}\r\nConnection: close\r\n${extra}\r\n${body}`,
-  );
 }
 
 /** The token of an `Authorization: Bearer <token>` header (non-browser clients may send it instead of `?token=`). */

@@ -12,10 +12,10 @@ function firstMessages(errors: ValidationError[], parent = ''): string[] {
 }
 
 /** Deepest nesting of objects and arrays a request body or socket frame may have; the API's own are flat. */
-export const MAX_BODY_DEPTH = 32;
+const MAX_BODY_DEPTH = 32;
 
 /** Whether `value` nests objects or arrays more than `max` levels deep (walked without recursion). */
-export function nestedDeeperThan(value: unknown, max: number): boolean {
+function nestedDeeperThan(value: unknown, max: number): boolean {
   if (typeof value !== 'object' || value === null) return false;
   const stack: [object, number][] = [[value, 1]];
   while (stack.length > 0) {
