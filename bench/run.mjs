@@ -11,7 +11,9 @@
 // BENCH_PROF_DIR=dir (run Parley with --cpu-prof into dir/parley; BENCH_PROF_SERVERS=parley,baseline
 // profiles the baseline too), BENCH_SAT_SENDERS=n, BENCH_NODE_FLAGS='--trace-gc ...' (extra node
 // flags for both servers, for experiments), BENCH_SERVER_LOG_DIR=dir (each server run's whole
-// stdout+stderr to dir/<n>-<server>-<scenario>.log),
+// stdout+stderr to dir/<n>-<server>-<scenario>.log), BENCH_ALLOC_DIR=dir (fan-out scenarios: sample
+// every allocation of the measured window, garbage included, through the inspector into
+// dir/<n>-<server>-<scenario>.heapprofile; summarise with bench/alloc-summary.mjs),
 // BENCH_REUSE=1 (one server start per pair and server for all scenarios; the default
 // with BENCH_QUICK=1, otherwise every scenario run gets a fresh server).
 //
@@ -60,7 +62,11 @@ const PROF_SERVERS = (process.env.BENCH_PROF_SERVERS || 'parley').split(',').map
 /** Extra node flags for both servers under test (experiments: --trace-gc, --trace-opt, ...). */
 const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '').split(/\s+/).filter((f) => f !== '');
 const SERVER_LOG_DIR = process.env.BENCH_SERVER_LOG_DIR || '';
+const ALLOC_DIR = process.env.BENCH_ALLOC_DIR || '';
+/** Bytes between two allocation samples with BENCH_ALLOC_DIR (V8's default is 32 KiB). */
+const ALLOC_INTERVAL = 4096;
 let serverRuns = 0;
+let allocRuns = 0;
 const REUSE = (process.env.BENCH_REUSE ?? (QUICK ? '1' : '0')) === '1';
 /** Other CPU load (% of one core) above which a run counts as disturbed. */
 const MAX_BG = envInt('BENCH_MAX_BG', 25);
@@ -355,6 +361,7 @@ async function startServer(kind, redis, { inspect = false, label = '' } = {}) {
   }
   return {
     kind,
+    label,
     port,
     pid: child.pid,
     inspectorUrl,
@@ -819,7 +826,35 @@ async function inspectorSession(url) {
       const { usedSize } = await call('Runtime.getHeapUsage');
       return usedSize;
     },
+    call,
     close: () => ws.terminate(),
+  };
+}
+
+/**
+ * BENCH_ALLOC_DIR: V8's sampling heap profiler over one measured window, keeping the
+ * samples of objects the GC has already collected (by default only live ones stay), so
+ * the profile is everything allocated in the window, by allocation site. The sampling
+ * itself costs CPU: the figures of such a run are not comparable with other runs.
+ */
+async function allocSampler(srv) {
+  const insp = await inspectorSession(srv.inspectorUrl);
+  await insp.call('HeapProfiler.startSampling', {
+    samplingInterval: ALLOC_INTERVAL,
+    includeObjectsCollectedByMajorGC: true,
+    includeObjectsCollectedByMinorGC: true,
+  });
+  return {
+    async stop(counts) {
+      try {
+        const { profile } = await insp.call('HeapProfiler.stopSampling');
+        mkdirSync(ALLOC_DIR, { recursive: true });
+        const file = join(ALLOC_DIR, `${++allocRuns}-${srv.kind}-${srv.label}.heapprofile`);
+        writeFileSync(file, JSON.stringify({ ...profile, parleyBench: { ...counts, interval: ALLOC_INTERVAL } }));
+      } finally {
+        insp.close();
+      }
+    },
   };
 }
 
@@ -888,6 +923,7 @@ async function fanoutRun(srv, { rooms, perRoom, users, drive, warm }) {
     await drain(clients, warmSent, C.drainMs);
     await quiet();
     resetCounters(clients);
+    const alloc = ALLOC_DIR ? await allocSampler(srv) : undefined;
     const bg = cpuMeter(srv.pid);
     const lg0 = process.cpuUsage();
     const cpu0 = cpuUs(srv.pid);
@@ -901,6 +937,7 @@ async function fanoutRun(srv, { rooms, perRoom, users, drive, warm }) {
     markWindow('', w0);
     const lg = process.cpuUsage(lg0);
     const t = tally(clients, sent);
+    await alloc?.stop({ msgs: sent.reduce((a, b) => a + b, 0), deliveries: t.delivered });
     return {
       msgs: sent.reduce((a, b) => a + b, 0),
       deliveries: t.delivered,
@@ -1054,6 +1091,9 @@ const SCENARIO = {
   },
   idle: { title: `(e) ${C.idleN} idle sockets`, run: scenarioIdle, inspect: true },
 };
+
+/** The idle scenario forces GCs through the inspector; with BENCH_ALLOC_DIR the fan-out ones sample allocations. */
+const needsInspector = (s) => SCENARIO[s].inspect === true || (ALLOC_DIR !== '' && s !== 'rest');
 
 /** Figures shown per scenario: [key, label, digits, target ({max} or {min}) on the Parley/baseline ratio]. */
 const FIGURES = {
@@ -1253,7 +1293,7 @@ async function main() {
           await waitQuiet(s);
           const tAttempt = performance.now();
           await redisCmd(redis.port, 'FLUSHALL');
-          const srv = await startServer(kind, redis, { inspect: SCENARIO[s].inspect === true, label: s });
+          const srv = await startServer(kind, redis, { inspect: needsInspector(s), label: s });
           let r;
           try {
             r = await runOnce(s, srv, pair, kind);
@@ -1273,7 +1313,7 @@ async function main() {
       }
       await redisCmd(redis.port, 'FLUSHALL');
       const srv = await startServer(kind, redis, {
-        inspect: scenarios.some((s) => SCENARIO[s].inspect === true),
+        inspect: scenarios.some(needsInspector),
         label: scenarios.join('+'),
       });
       try {
