@@ -1,7 +1,6 @@
 import { type DynamicModule, Module } from '@nestjs/common';
-import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { APP_FILTER } from '@nestjs/core';
 import { ConfigModule } from '@nestjs/config';
-import { AuthorizeGuard, IdentifyGuard } from './auth/auth.guards.js';
 import { AuthModule } from './auth/auth.module.js';
 import { HttpExceptionFilter } from './common/filters/http-exception.filter.js';
 import type { Env } from './config/env.schema.js';
@@ -12,7 +11,6 @@ import { createRootLogger, loggingModule } from './observability/logging.js';
 import { ObservabilityModule } from './observability/observability.module.js';
 import { RoomsModule } from './rooms/rooms.module.js';
 import { StorageModule } from './storage/storage.module.js';
-import { ApiThrottlerGuard } from './throttle/api-throttler.guard.js';
 import { ThrottleModule } from './throttle/throttle.module.js';
 import { UsersModule } from './users/users.module.js';
 
@@ -44,12 +42,8 @@ export class AppModule {
       ],
       providers: [
         { provide: APP_FILTER, useClass: HttpExceptionFilter },
-        // Global guards run in this order: read the bearer token (never refuses), count the
-        // request against the IP budget and, when the token is good, its `sub`'s budget (429),
-        // then refuse a missing/bad token (401) or a route rule (403). Auth off: only the throttler acts.
-        { provide: APP_GUARD, useClass: IdentifyGuard },
-        { provide: APP_GUARD, useClass: ApiThrottlerGuard },
-        { provide: APP_GUARD, useClass: AuthorizeGuard },
+        // No global guards or pipes: the /api/v1 controllers declare theirs (`ApiController`),
+        // so that Nest does not also run them around every WebSocket message.
       ],
     };
   }

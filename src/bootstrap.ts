@@ -9,7 +9,6 @@ import type { IncomingMessage } from 'node:http';
 import { AppModule } from './app.module.js';
 import { answerClientError } from './common/http/client-error.js';
 import { drainRefusedBody } from './common/http/refused-body.js';
-import { createValidationPipe } from './common/http/validation.pipe.js';
 import { type Env, parseTrustProxy } from './config/env.schema.js';
 import { ChatWsAdapter } from './gateway/chat-ws.adapter.js';
 import { UpgradeLimiter } from './throttle/upgrade-limiter.js';
@@ -72,7 +71,6 @@ export async function createApp(env: Env): Promise<NestFastifyApplication> {
 
   app.useWebSocketAdapter(new ChatWsAdapter(app, { env, limiter: app.get(UpgradeLimiter) }));
   app.setGlobalPrefix(API_PREFIX, { exclude: ['health', 'health/ready', 'metrics'] });
-  app.useGlobalPipes(createValidationPipe());
   const origins = env.CORS_ORIGINS.split(',').map((o) => o.trim()).filter((o) => o !== '');
   app.enableCors({
     origin: origins.includes('*') ? '*' : origins,

@@ -25,7 +25,7 @@ async function identify(auth: AuthService, req: FastifyRequest): Promise<AuthOut
 }
 
 /**
- * First global guard: reads the bearer token of an `/api/v1` request and records
+ * First API guard (see `ApiController`): reads the bearer token of an `/api/v1` request and records
  * who it is (or why not) on the request. It never refuses, so the throttler after
  * it counts every request against the IP budget, and verified ones against their
  * `sub` too; `AuthorizeGuard` refuses after that.
@@ -43,7 +43,7 @@ export class IdentifyGuard implements CanActivate {
 }
 
 /**
- * Last global guard (after the throttler): an `/api/v1` request without a valid
+ * Last API guard (after the throttler): an `/api/v1` request without a valid
  * token is a 401, and the route's rule (`@RequireAdmin`, `@ActsAsUser`) a 403.
  */
 @Injectable()

@@ -3,8 +3,8 @@ import { AuthService } from './auth.service.js';
 
 /**
  * Opt-in JWT authentication. Global so the gateway can use `AuthService`; the two
- * guards (`IdentifyGuard`, `AuthorizeGuard`) are registered as global guards by
- * the composition root (`AppModule`), around the throttler: identify → throttle → authorize.
+ * guards (`IdentifyGuard`, `AuthorizeGuard`) are on every `/api/v1` controller
+ * (`ApiController`), around the throttler: identify → throttle → authorize.
  */
 @Global()
 @Module({

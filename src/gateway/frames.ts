@@ -1,5 +1,6 @@
 import type { RawData, WebSocket } from 'ws';
 import type { History } from '../messages/messages.service.js';
+import { MAX_JSON_DEPTH, nestedDeeperThan, TOO_DEEP } from '../common/json-depth.js';
 import { timestamp } from '../common/text.js';
 
 /** Frame types a client may send, and the gateway handler each is routed to. */
@@ -7,7 +8,10 @@ const ROUTES: Record<string, string> = { text: 'message', image: 'message', file
 
 export type RoutedFrame = { event: string; data: Record<string, unknown> } | { error: string };
 
-/** Parses one inbound frame and picks its handler, or says why it is refused. */
+/**
+ * Parses one inbound frame and picks its handler, or says why it is refused. Every check
+ * on a frame's shape is here: no pipe runs on socket messages (see `ApiController`).
+ */
 export function routeFrame(data: RawData, isBinary: boolean): RoutedFrame {
   if (isBinary) return { error: 'Binary frames are not supported; send JSON text frames' };
   let parsed: unknown;
@@ -23,6 +27,7 @@ export function routeFrame(data: RawData, isBinary: boolean): RoutedFrame {
   if (typeof type !== 'string') return { error: 'A frame must be a JSON object with a "type"' };
   const event = Object.hasOwn(ROUTES, type) ? ROUTES[type] : undefined;
   if (!event) return { error: `Unknown message type: ${JSON.stringify(type.slice(0, 32))}` };
+  if (nestedDeeperThan(parsed, MAX_JSON_DEPTH)) return { error: TOO_DEEP };
   return { event, data: parsed as Record<string, unknown> };
 }
 

@@ -1,12 +1,11 @@
 import { Controller, Get, HttpCode } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import { HealthCheck, HealthCheckService, type HealthCheckResult } from '@nestjs/terminus';
-import { SkipThrottle } from '@nestjs/throttler';
 import { DomainError } from '../common/errors/domain-error.js';
 import { StorageHealthIndicator } from './storage.health.js';
 
 @ApiTags('health')
-@SkipThrottle()
+// Outside /api/v1: no rate limit, no token (the API's guards are on `ApiController`s only).
 @Controller('health')
 export class HealthController {
   constructor(

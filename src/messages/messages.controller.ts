@@ -1,4 +1,5 @@
-import { Body, Controller, Get, Header, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { Body, Get, Header, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { ApiController } from '../common/http/api-controller.js';
 import { ApiBearerAuth, ApiBody, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ActsAsUser, ApiAuthErrors } from '../auth/auth.decorators.js';
 import { ApiErrors } from '../common/http/api-errors.decorator.js';
@@ -10,7 +11,7 @@ import { MessagesService } from './messages.service.js';
 @ApiTags('messages')
 @ApiBearerAuth()
 @ApiAuthErrors()
-@Controller('rooms/:room_id/messages')
+@ApiController('rooms/:room_id/messages')
 export class MessagesController {
   constructor(private readonly messages: MessagesService) {}
 

@@ -1,10 +1,9 @@
 import { Controller, Get, Header } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
-import { SkipThrottle } from '@nestjs/throttler';
 import { MetricsService } from './metrics.service.js';
 
 @ApiTags('health')
-@SkipThrottle()
+// Outside /api/v1: no rate limit, no token (the API's guards are on `ApiController`s only).
 @Controller('metrics')
 export class MetricsController {
   constructor(private readonly metrics: MetricsService) {}

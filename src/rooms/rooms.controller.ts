@@ -1,4 +1,5 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { Body, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { ApiController } from '../common/http/api-controller.js';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ApiAuthErrors } from '../auth/auth.decorators.js';
 import { ListQueryDto } from '../common/dto/list-query.dto.js';
@@ -10,7 +11,7 @@ import { RoomsService } from './rooms.service.js';
 @ApiTags('rooms')
 @ApiBearerAuth()
 @ApiAuthErrors()
-@Controller('rooms')
+@ApiController('rooms')
 export class RoomsController {
   constructor(private readonly rooms: RoomsService) {}
 

@@ -60,9 +60,9 @@ export class ApiThrottlerGuard extends ThrottlerGuard {
   private readonly plans = new WeakMap<object, RoutePlan[]>();
 
   /**
-   * HTTP only. Global guards also run on gateway messages, where there is no
-   * client IP: frames have their own per-connection budget (WS_RATE_LIMIT), and
-   * the upgrade is counted against this budget by the WebSocket adapter.
+   * HTTP only (it is on the `/api/v1` controllers, see `ApiController`). Socket frames
+   * have their own per-connection budget (WS_RATE_LIMIT), and the upgrade is counted
+   * against this budget by the WebSocket adapter.
    *
    * The same decisions as ThrottlerGuard.canActivate, but the route's
    * @SkipThrottle / @Throttle metadata is read once per handler, not five

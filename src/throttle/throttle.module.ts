@@ -8,8 +8,8 @@ import { RedisThrottlerStorage } from './redis-throttler.storage.js';
 import { API_THROTTLER, SUB_THROTTLER, UpgradeLimiter } from './upgrade-limiter.js';
 
 /**
- * The throttler configuration and storage. `ApiThrottlerGuard` itself is registered
- * as a global guard by `AppModule`, between the auth guards.
+ * The throttler configuration and storage. `ApiThrottlerGuard` itself is on every
+ * `/api/v1` controller (`ApiController`), between the auth guards.
  */
 @Module({
   imports: [

@@ -1,4 +1,5 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { Body, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { ApiController } from '../common/http/api-controller.js';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ApiAuthErrors, RequireAdmin } from '../auth/auth.decorators.js';
 import { ListQueryDto } from '../common/dto/list-query.dto.js';
@@ -10,7 +11,7 @@ import { UsersService } from './users.service.js';
 @ApiTags('users')
 @ApiBearerAuth()
 @ApiAuthErrors()
-@Controller('users')
+@ApiController('users')
 export class UsersController {
   constructor(private readonly users: UsersService) {}
 

@@ -122,6 +122,8 @@ describe('WebSocket /api/v1/ws/{room_id}/{user_id}', () => {
       ['a client_msg_id of 65 characters', { type: 'text', content: 'hi', client_msg_id: 'c'.repeat(65) }, /client_msg_id/],
       ['content nested 900 arrays deep', `{"type":"text","content":${nested(900)}}`, /nested more than 32 levels/],
       ['a field nested 900 arrays deep', `{"type":"text","content":"hi","pad":${nested(900)}}`, /nested more than 32/],
+      ['a typing frame nested 900 arrays deep', `{"type":"typing","pad":${nested(900)}}`, /nested more than 32/],
+      ['a field nested 32 levels (33 with the frame)', `{"type":"text","content":"hi","pad":${nested(32)}}`, /nested more than 32/],
     ])('answers %s with an error frame, stores nothing and stays usable', async (_what, frame, detail) => {
       const s = await setup();
       await s.sender.send(frame);
@@ -130,6 +132,15 @@ describe('WebSocket /api/v1/ws/{room_id}/{user_id}', () => {
       await s.watcher.expectNoFrame(0);
       expect(await rest.messages(s.roomId)).toEqual([]);
       await expectUsable(s);
+    });
+
+    it('accepts a frame nested exactly 32 levels deep (the frame itself is one)', async () => {
+      const s = await setup();
+      await s.sender.send(`{"type":"text","content":"deep","pad":${nested(31)}}`);
+      const echoed = await s.sender.next();
+      expect(keysOf(echoed)).toEqual(MESSAGE_KEYS);
+      expect(echoed).toMatchObject({ type: 'text', content: 'deep', user_id: s.userId });
+      expect(await s.watcher.next()).toEqual(echoed);
     });
 
     it('answers a user_id of another existing user with an error frame', async () => {
