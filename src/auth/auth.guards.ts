@@ -34,9 +34,13 @@ async function identify(auth: AuthService, req: FastifyRequest): Promise<AuthOut
 export class IdentifyGuard implements CanActivate {
   constructor(private readonly auth: AuthService) {}
 
-  async canActivate(context: ExecutionContext): Promise<boolean> {
+  // Synchronous when auth is off: Nest awaits only a guard that answers a promise.
+  canActivate(context: ExecutionContext): boolean | Promise<boolean> {
     if (!this.auth.enabled || context.getType() !== 'http') return true;
-    const req = context.switchToHttp().getRequest<FastifyRequest>();
+    return this.record(context.switchToHttp().getRequest<FastifyRequest>());
+  }
+
+  private async record(req: FastifyRequest): Promise<boolean> {
     if (isApiRoute(req)) setAuthOutcome(req, await identify(this.auth, req));
     return true;
   }
@@ -53,8 +57,13 @@ export class AuthorizeGuard implements CanActivate {
     private readonly reflector: Reflector,
   ) {}
 
-  async canActivate(context: ExecutionContext): Promise<boolean> {
+  // Synchronous when auth is off: Nest awaits only a guard that answers a promise.
+  canActivate(context: ExecutionContext): boolean | Promise<boolean> {
     if (!this.auth.enabled || context.getType() !== 'http') return true;
+    return this.authorize(context);
+  }
+
+  private async authorize(context: ExecutionContext): Promise<boolean> {
     const req = context.switchToHttp().getRequest<FastifyRequest>();
     if (!isApiRoute(req)) return true;
     // Fail closed: identified here if IdentifyGuard did not run.

@@ -72,13 +72,15 @@ export class ApiThrottlerGuard extends ThrottlerGuard {
     if (context.getType() !== 'http') return true;
     for (const plan of this.planFor(context)) {
       if (plan.skip || plan.skipIf?.(context)) continue;
-      const ttl = await resolve(context, plan.ttl);
+      // Plain numbers (the usual case) are used as they are: no await, no promise per request.
+      const ttl = typeof plan.ttl === 'number' ? plan.ttl : await resolve(context, plan.ttl);
+      const blockDuration = plan.blockDuration ?? ttl;
       await this.handleRequest({
         context,
         throttler: plan.throttler,
-        limit: await resolve(context, plan.limit),
+        limit: typeof plan.limit === 'number' ? plan.limit : await resolve(context, plan.limit),
         ttl,
-        blockDuration: plan.blockDuration === undefined ? ttl : await resolve(context, plan.blockDuration),
+        blockDuration: typeof blockDuration === 'number' ? blockDuration : await resolve(context, blockDuration),
         getTracker: plan.getTracker,
         generateKey: plan.generateKey,
       });
