@@ -6,15 +6,6 @@ import { AUTH_RULE, type AuthRule } from './auth.decorators.js';
 import { AuthService } from './auth.service.js';
 import { type AuthOutcome, authOutcomeOf, setAuthOutcome } from './identity.js';
 
-/** Routes under this path need a token when auth is on; /health, /metrics and /docs stay open. */
-export const API_BASE_PATH = '/api/v1';
-
-function isApiRoute(req: FastifyRequest): boolean {
-  // The matched route's pattern (with the global prefix), not the raw URL.
-  const path = req.routeOptions?.url ?? req.url.split('?')[0];
-  return path === API_BASE_PATH || path.startsWith(`${API_BASE_PATH}/`);
-}
-
 async function identify(auth: AuthService, req: FastifyRequest): Promise<AuthOutcome> {
   try {
     return { identity: await auth.authenticateHeader(req.headers.authorization) };
@@ -25,7 +16,8 @@ async function identify(auth: AuthService, req: FastifyRequest): Promise<AuthOut
 }
 
 /**
- * First API guard (see `ApiController`): reads the bearer token of an `/api/v1` request and records
+ * First API guard (only on `/api/v1` controllers, see `ApiController`; /health, /metrics
+ * and /docs stay open): reads the bearer token of a request and records
  * who it is (or why not) on the request. It never refuses, so the throttler after
  * it counts every request against the IP budget, and verified ones against their
  * `sub` too; `AuthorizeGuard` refuses after that.
@@ -36,12 +28,12 @@ export class IdentifyGuard implements CanActivate {
 
   // Synchronous when auth is off: Nest awaits only a guard that answers a promise.
   canActivate(context: ExecutionContext): boolean | Promise<boolean> {
-    if (!this.auth.enabled || context.getType() !== 'http') return true;
+    if (!this.auth.enabled) return true;
     return this.record(context.switchToHttp().getRequest<FastifyRequest>());
   }
 
   private async record(req: FastifyRequest): Promise<boolean> {
-    if (isApiRoute(req)) setAuthOutcome(req, await identify(this.auth, req));
+    setAuthOutcome(req, await identify(this.auth, req));
     return true;
   }
 }
@@ -59,13 +51,12 @@ export class AuthorizeGuard implements CanActivate {
 
   // Synchronous when auth is off: Nest awaits only a guard that answers a promise.
   canActivate(context: ExecutionContext): boolean | Promise<boolean> {
-    if (!this.auth.enabled || context.getType() !== 'http') return true;
+    if (!this.auth.enabled) return true;
     return this.authorize(context);
   }
 
   private async authorize(context: ExecutionContext): Promise<boolean> {
     const req = context.switchToHttp().getRequest<FastifyRequest>();
-    if (!isApiRoute(req)) return true;
     // Fail closed: identified here if IdentifyGuard did not run.
     const outcome = authOutcomeOf(req) ?? (await identify(this.auth, req));
     if ('error' in outcome) throw outcome.error;

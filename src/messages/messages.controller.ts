@@ -1,7 +1,7 @@
 import { Body, Get, Header, HttpCode, Param, Post, Query } from '@nestjs/common';
-import { ApiController } from '../common/http/api-controller.js';
 import { ApiBearerAuth, ApiBody, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ActsAsUser, ApiAuthErrors } from '../auth/auth.decorators.js';
+import { ApiController } from '../common/http/api-controller.js';
 import { ApiErrors } from '../common/http/api-errors.decorator.js';
 import { JsonObjectPipe } from '../common/http/json-object.pipe.js';
 import { MessageDto, MessagesQueryDto, SendMessageDto } from './dto/message.dto.js';

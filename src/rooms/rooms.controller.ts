@@ -1,7 +1,7 @@
 import { Body, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
-import { ApiController } from '../common/http/api-controller.js';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ApiAuthErrors } from '../auth/auth.decorators.js';
+import { ApiController } from '../common/http/api-controller.js';
 import { ListQueryDto } from '../common/dto/list-query.dto.js';
 import { ApiErrors } from '../common/http/api-errors.decorator.js';
 import { CreateRoomDto, RoomDto } from './dto/room.dto.js';

@@ -69,7 +69,6 @@ export class ApiThrottlerGuard extends ThrottlerGuard {
    * reflector lookups per throttler on every request.
    */
   override async canActivate(context: ExecutionContext): Promise<boolean> {
-    if (context.getType() !== 'http') return true;
     for (const plan of this.planFor(context)) {
       if (plan.skip || plan.skipIf?.(context)) continue;
       // Plain numbers (the usual case) are used as they are: no await, no promise per request.

@@ -16,7 +16,7 @@ const validation = createValidationPipe();
  * have their own per-connection budget in the adapter, and `routeFrame` checks their
  * shape), and each socket message then paid for three guard calls and a pipe pass
  * (about a fifth of the server's allocations per message). Every `/api/v1` controller
- * uses this decorator instead of `@Controller` (`test/unit/api-controller.spec.ts` checks).
+ * uses this decorator instead of `@Controller` (`test/e2e/enhancers.e2e-spec.ts` checks).
  */
 export function ApiController(path: string): ClassDecorator {
   return applyDecorators(Controller(path), UseGuards(IdentifyGuard, ApiThrottlerGuard, AuthorizeGuard), UsePipes(validation));
