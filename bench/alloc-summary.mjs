@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Summarises the allocation profiles BENCH_ALLOC_DIR=<dir> npm run bench writes (V8's
 // sampling heap profiler over a measured window, collected objects included): bytes
-// allocated per message and per delivery, then the allocation sites and packages that
+// allocated per message and per delivery (per request on REST), then the allocation sites and packages that
 // account for them (self bytes: allocated by that function itself).
 //
 //   node bench/alloc-summary.mjs <dir-or-file.heapprofile>... [--top 25]
@@ -69,14 +69,17 @@ for (const file of files) {
   };
   visit(profile.head);
   const per = (n, d) => (d ? (n / d).toFixed(0) : '-');
+  // Per message on the socket scenarios, per request on REST.
+  const [units, unit] = counts.requests ? [counts.requests, 'req'] : [counts.msgs, 'msg'];
   console.log(`\n${basename(file)}: ${kb(total).trim()} KiB allocated in the window` +
-    (counts.msgs ? `, ${per(total, counts.msgs)} B/message (${counts.msgs}), ${per(total, counts.deliveries)} B/delivery (${counts.deliveries})` : ''));
+    (counts.msgs ? `, ${per(total, counts.msgs)} B/message (${counts.msgs}), ${per(total, counts.deliveries)} B/delivery (${counts.deliveries})` : '') +
+    (counts.requests ? `, ${per(total, counts.requests)} B/request (${counts.requests})` : ''));
   console.log('  by package:');
   for (const [pkg, bytes] of [...byPackage].sort((a, b) => b[1] - a[1]).slice(0, 12)) {
-    console.log(`  ${kb(bytes)} KiB ${((100 * bytes) / total).toFixed(1).padStart(5)} %  ${per(bytes, counts.msgs).padStart(6)} B/msg  ${pkg}`);
+    console.log(`  ${kb(bytes)} KiB ${((100 * bytes) / total).toFixed(1).padStart(5)} %  ${per(bytes, units).padStart(6)} B/${unit}  ${pkg}`);
   }
   console.log(`  top ${top} allocation sites:`);
   for (const [site, bytes] of [...bySite].sort((a, b) => b[1] - a[1]).slice(0, top)) {
-    console.log(`  ${kb(bytes)} KiB ${((100 * bytes) / total).toFixed(1).padStart(5)} %  ${per(bytes, counts.msgs).padStart(6)} B/msg  ${site}`);
+    console.log(`  ${kb(bytes)} KiB ${((100 * bytes) / total).toFixed(1).padStart(5)} %  ${per(bytes, units).padStart(6)} B/${unit}  ${site}`);
   }
 }

@@ -254,6 +254,10 @@ async function measure(server, redisUrl) {
       post: () => ['POST', `/api/v1/rooms/${room}/messages`, { user_id: user, content: 'hello from icount' }],
       get: () => ['GET', `/api/v1/rooms/${room}/messages?limit=50`],
     };
+    // `get` reads a full page of 50 whichever ops run before it (with `--ops get` alone the room was empty).
+    await load(port, 50, make.post);
+    const page = JSON.parse((await request(port, ...make.get())).text);
+    if (!Array.isArray(page) || page.length !== 50) throw new Error(`${server}: GET ?limit=50 gave ${page.length} messages, not 50`);
     const result = {};
     for (const op of OPS) {
       let work;

@@ -837,7 +837,7 @@ async function inspectorSession(url) {
  * the profile is everything allocated in the window, by allocation site. The sampling
  * itself costs CPU: the figures of such a run are not comparable with other runs.
  */
-async function allocSampler(srv) {
+async function allocSampler(srv, part = '') {
   const insp = await inspectorSession(srv.inspectorUrl);
   await insp.call('HeapProfiler.startSampling', {
     samplingInterval: ALLOC_INTERVAL,
@@ -849,7 +849,7 @@ async function allocSampler(srv) {
       try {
         const { profile } = await insp.call('HeapProfiler.stopSampling');
         mkdirSync(ALLOC_DIR, { recursive: true });
-        const file = join(ALLOC_DIR, `${++allocRuns}-${srv.kind}-${srv.label}.heapprofile`);
+        const file = join(ALLOC_DIR, `${++allocRuns}-${srv.kind}-${srv.label}${part ? `-${part}` : ''}.heapprofile`);
         writeFileSync(file, JSON.stringify({ ...profile, parleyBench: { ...counts, interval: ALLOC_INTERVAL } }));
       } finally {
         insp.close();
@@ -881,6 +881,7 @@ async function scenarioRest(srv) {
     ['get_fixed', get, C.restRate],
   ]) {
     await httpLoad(srv.port, req, { ...opts, rate, durationMs: C.warmMs });
+    const alloc = ALLOC_DIR && rate === 0 ? await allocSampler(srv, name) : undefined;
     const bg = cpuMeter(srv.pid);
     const cpu0 = cpuUs(srv.pid);
     const w0 = monoUs();
@@ -889,6 +890,7 @@ async function scenarioRest(srv) {
     markWindow(name.replace('_fixed', ':fixed'), w0);
     out[`${name}_bg_pct`] = bg();
     const n = r.ok + r.bad;
+    await alloc?.stop({ requests: n });
     out[`${name}_rps`] = (r.ok / r.elapsedMs) * 1000;
     out[`${name}_cpu_us`] = cpu / n;
     out[`${name}_errors`] = r.bad + r.errors;
@@ -1093,7 +1095,7 @@ const SCENARIO = {
 };
 
 /** The idle scenario forces GCs through the inspector; with BENCH_ALLOC_DIR the fan-out ones sample allocations. */
-const needsInspector = (s) => SCENARIO[s].inspect === true || (ALLOC_DIR !== '' && s !== 'rest');
+const needsInspector = (s) => SCENARIO[s].inspect === true || ALLOC_DIR !== '';
 
 /** Figures shown per scenario: [key, label, digits, target ({max} or {min}) on the Parley/baseline ratio]. */
 const FIGURES = {

@@ -1,12 +1,13 @@
 import { Body, Get, Header, HttpCode, Param, Post, Query } from '@nestjs/common';
-import { ApiBearerAuth, ApiBody, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiBody, ApiOkResponse, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { ActsAsUser, ApiAuthErrors } from '../auth/auth.decorators.js';
 import { ApiController } from '../common/http/api-controller.js';
 import { ApiErrors } from '../common/http/api-errors.decorator.js';
-import { JsonObjectPipe } from '../common/http/json-object.pipe.js';
+import { jsonObjectBody } from '../common/http/json-body.js';
 import { MessageDto, MessagesQueryDto, SendMessageDto } from './dto/message.dto.js';
 import type { Message } from './message.js';
 import { MessagesService } from './messages.service.js';
+import { readPageQuery } from './page-query.js';
 
 @ApiTags('messages')
 @ApiBearerAuth()
@@ -27,8 +28,10 @@ export class MessagesController {
   @ApiBody({ type: SendMessageDto })
   @ApiOkResponse({ type: MessageDto })
   @ApiErrors(400, 404, 413, 415)
-  async send(@Param('room_id') roomId: string, @Body(JsonObjectPipe) body: Record<string, unknown>): Promise<Message> {
-    // MessagesService.send() checks every field (the socket path needs the same rules): no DTO validation here.
+  async send(@Param('room_id') roomId: string, @Body() raw: unknown): Promise<Message> {
+    // MessagesService.send() checks every field (the socket path needs the same rules): no DTO validation here,
+    // and no pipe on either parameter (see jsonObjectBody).
+    const body = jsonObjectBody(raw);
     const { message } = await this.messages.send({
       roomId,
       userId: body.user_id,
@@ -45,11 +48,14 @@ export class MessagesController {
     summary: 'Read messages, oldest first',
     description: 'The last `limit` messages, or with `before`/`after` the page just older/newer than a message id.',
   })
+  @ApiQuery({ type: MessagesQueryDto })
   @ApiOkResponse({ type: [MessageDto] })
   @ApiErrors(400, 404)
-  async list(@Param('room_id') roomId: string, @Query() query: MessagesQueryDto): Promise<string> {
-    // Stored messages are kept as their JSON text: the page is joined, never re-serialised.
-    const page = await this.messages.list(roomId, query);
-    return `[${page.join(',')}]`;
+  async list(@Param('room_id') roomId: string, @Query() query: unknown): Promise<Buffer> {
+    // readPageQuery checks the query by hand (no pipe, no class-validator pass); the DTO is the API document's.
+    const page = await this.messages.list(roomId, readPageQuery(query));
+    // Stored messages are kept as their JSON text: the page is joined, never re-serialised, and answered
+    // as one buffer, written as it is (a string body would be copied twice more on its way to the socket).
+    return Buffer.from(`[${page.join(',')}]`);
   }
 }

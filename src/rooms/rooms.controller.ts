@@ -1,7 +1,7 @@
-import { Body, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { Get, HttpCode, Param, Post } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ApiAuthErrors } from '../auth/auth.decorators.js';
-import { ApiController } from '../common/http/api-controller.js';
+import { ApiController, ValidBody, ValidQuery } from '../common/http/api-controller.js';
 import { ListQueryDto } from '../common/dto/list-query.dto.js';
 import { ApiErrors } from '../common/http/api-errors.decorator.js';
 import { CreateRoomDto, RoomDto } from './dto/room.dto.js';
@@ -20,7 +20,7 @@ export class RoomsController {
   @ApiOperation({ summary: 'Create a room' })
   @ApiOkResponse({ type: RoomDto })
   @ApiErrors(400, 413, 415)
-  create(@Body() body: CreateRoomDto): Promise<Room> {
+  create(@ValidBody() body: CreateRoomDto): Promise<Room> {
     return this.rooms.create(body.name);
   }
 
@@ -28,7 +28,7 @@ export class RoomsController {
   @ApiOperation({ summary: 'List rooms, oldest first' })
   @ApiOkResponse({ type: [RoomDto] })
   @ApiErrors(400)
-  list(@Query() query: ListQueryDto): Promise<Room[]> {
+  list(@ValidQuery() query: ListQueryDto): Promise<Room[]> {
     return this.rooms.list(query.offset, query.limit);
   }
 

@@ -1,7 +1,7 @@
-import { Body, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { Get, HttpCode, Param, Post } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ApiAuthErrors, RequireAdmin } from '../auth/auth.decorators.js';
-import { ApiController } from '../common/http/api-controller.js';
+import { ApiController, ValidBody, ValidQuery } from '../common/http/api-controller.js';
 import { ListQueryDto } from '../common/dto/list-query.dto.js';
 import { ApiErrors } from '../common/http/api-errors.decorator.js';
 import { CreateUserDto, UserDto } from './dto/user.dto.js';
@@ -24,7 +24,7 @@ export class UsersController {
   })
   @ApiOkResponse({ type: UserDto })
   @ApiErrors(400, 409, 413, 415)
-  create(@Body() body: CreateUserDto): Promise<User> {
+  create(@ValidBody() body: CreateUserDto): Promise<User> {
     return this.users.create(body.username);
   }
 
@@ -32,7 +32,7 @@ export class UsersController {
   @ApiOperation({ summary: 'List users, oldest first' })
   @ApiOkResponse({ type: [UserDto] })
   @ApiErrors(400)
-  list(@Query() query: ListQueryDto): Promise<User[]> {
+  list(@ValidQuery() query: ListQueryDto): Promise<User[]> {
     return this.users.list(query.offset, query.limit);
   }
 

@@ -463,6 +463,20 @@ describe('REST bad input', () => {
       expectError(await client.get(`${path()}?limit=1&limit=2`), 400, expect.stringContaining('limit'));
     });
 
+    it('answers 400 naming every bad field at once, in the order limit, before, after', async () => {
+      expectError(
+        await client.get(`${path()}?after=a&after=b&limit=abc&before=c&before=d`),
+        400,
+        'limit must be an integer from 1 to 200; before must be a message id; after must be a message id',
+      );
+    });
+
+    it('ignores query parameters it does not know', async () => {
+      const res = await client.get(`${path()}?limit=1&color=red`);
+      expect(res.status).toBe(200);
+      expect(res.body).toHaveLength(1);
+    });
+
     it('accepts the boundaries limit=1 and limit=200', async () => {
       expect((await client.get(`${path()}?limit=1`)).body).toHaveLength(1);
       expect((await client.get(`${path()}?limit=200`)).status).toBe(200);

@@ -362,6 +362,17 @@ describe.each(['memory', 'redis'])('REST API on the %s store', (store) => {
       for (const m of res.body) expect(keysOf(m)).toEqual(MESSAGE_KEYS);
     });
 
+    it('answers a page with non-ASCII text as exact UTF-8 JSON, with its byte length', async () => {
+      const room = (await createRoom('Unicode')).id;
+      const user = (await createUser()).id;
+      const message = await send(room, user, 'héllo 👋 “quoted” \\ \u2028 end');
+      const res = await client.get(`/rooms/${room}/messages`);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toBe('application/json; charset=utf-8');
+      expect(Number(res.headers.get('content-length'))).toBe(Buffer.byteLength(res.text));
+      expect(JSON.parse(res.text)).toEqual([message]);
+    });
+
     it('answers the last `limit` messages in chronological order', async () => {
       expect((await client.get(`/rooms/${roomId}/messages?limit=5`)).body).toEqual(sent.slice(55));
       expect((await client.get(`/rooms/${roomId}/messages?limit=1`)).body).toEqual(sent.slice(59));

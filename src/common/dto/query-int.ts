@@ -6,6 +6,7 @@ import { Transform } from 'class-transformer';
  * fails the `@IsInt()` that follows.
  */
 export const QueryInt = () =>
-  Transform(({ value }: { value: unknown }) =>
-    typeof value === 'string' && /^[0-9]{1,15}$/.test(value) ? Number(value) : value,
-  );
+  Transform(({ value }: { value: unknown }) => (typeof value === 'string' && PLAIN_INT.test(value) ? Number(value) : value));
+
+/** A query number as SPEC §2 has them: plain decimal digits (no sign, exponent or fraction), at most 15. */
+export const PLAIN_INT = /^[0-9]{1,15}$/;

@@ -1,7 +1,7 @@
 import { type ArgumentMetadata, ValidationPipe, type ValidationError } from '@nestjs/common';
 import { DomainError } from '../errors/domain-error.js';
 import { MAX_JSON_DEPTH, nestedDeeperThan, TOO_DEEP } from '../json-depth.js';
-import { NOT_A_JSON_OBJECT } from './json-object.pipe.js';
+import { NOT_A_JSON_OBJECT } from './json-body.js';
 
 function firstMessages(errors: ValidationError[], parent = ''): string[] {
   return errors.flatMap((e) => {
