@@ -184,6 +184,8 @@ const COMPILER = /v8::internal::(compiler|maglev|turboshaft|interpreter|baseline
 function countIr(dir) {
   let total = 0;
   let compiler = 0;
+  /** The main (JavaScript) thread alone, compilers excluded: GC and compiler helper threads vary most between runs. */
+  let main = 0;
   /** Every event's total (Ir, and with --cache-sim the cache events: I1mr, D1mr, DLmr, …). */
   const events = {};
   for (const f of readdirSync(dir)) {
@@ -194,16 +196,22 @@ function countIr(dir) {
     const values = /^totals: (.+)$/m.exec(text)?.[1].trim().split(/\s+/).map(Number) ?? [];
     names.forEach((name, i) => (events[name] = (events[name] ?? 0) + (values[i] ?? 0)));
     total += values[0] ?? 0;
+    const isMain = /-0*1$/.test(f);
+    if (isMain) main += values[0] ?? 0;
     const annotated = spawnSync('callgrind_annotate', ['--inclusive=no', '--threshold=100', file], {
       encoding: 'utf8',
       maxBuffer: 256 * 1024 * 1024,
     }).stdout;
     for (const line of annotated.split('\n')) {
       const row = /^\s*([\d,]+) \(/.exec(line);
-      if (row && !line.includes('PROGRAM TOTALS') && COMPILER.test(line)) compiler += Number(row[1].replaceAll(',', ''));
+      if (row && !line.includes('PROGRAM TOTALS') && COMPILER.test(line)) {
+        const n = Number(row[1].replaceAll(',', ''));
+        compiler += n;
+        if (isMain) main -= n;
+      }
     }
   }
-  return { total, compiler, events };
+  return { total, compiler, main, events };
 }
 
 async function measure(server, redisUrl) {
@@ -227,6 +235,8 @@ async function measure(server, redisUrl) {
       '--tool=callgrind',
       '--instr-atstart=no',
       '--smc-check=all-non-file',
+      // One dump per thread (cg.<pid>-01 is the main thread): the main thread's count is the steadiest.
+      '--separate-threads=yes',
       ...(CACHE_SIM ? ['--cache-sim=yes'] : []),
       `--callgrind-out-file=${join(dir, 'cg.%p')}`,
       process.execPath,
@@ -282,8 +292,8 @@ async function measure(server, redisUrl) {
       close();
       for (const f of readdirSync(dir)) rmSync(join(dir, f));
       await control(child.pid, port, ['-d']);
-      const { total, compiler, events } = countIr(dir);
-      result[op] = { all: total / units, run: (total - compiler) / units };
+      const { total, compiler, main, events } = countIr(dir);
+      result[op] = { all: total / units, run: (total - compiler) / units, main: main / units };
       if (KEEP) {
         // Copied, not renamed: KEEP may be on another file system.
         mkdirSync(KEEP, { recursive: true });
@@ -291,7 +301,8 @@ async function measure(server, redisUrl) {
       }
       console.log(
         `${server} ${op}: ${Math.round(result[op].run)} Ir/${unit} without the compilers ` +
-          `(${Math.round(result[op].all)} with them, ${((compiler / total) * 100).toFixed(0)}% compiling; ${units} ${unit === 'request' ? 'requests' : 'deliveries'})`,
+          `(${Math.round(result[op].all)} with them, ${((compiler / total) * 100).toFixed(0)}% compiling; ` +
+          `main thread ${Math.round(result[op].main)}; ${units} ${unit === 'request' ? 'requests' : 'deliveries'})`,
       );
       if (CACHE_SIM) {
         const per = (name) => (events[name] ?? 0) / units;
@@ -324,7 +335,7 @@ try {
   if (results.parley && results.baseline) {
     for (const op of OPS) {
       const [p, b] = [results.parley[op], results.baseline[op]];
-      console.log(`P/B ${op}: ${(p.run / b.run).toFixed(2)} without the compilers (${(p.all / b.all).toFixed(2)} with them)`);
+      console.log(`P/B ${op}: ${(p.run / b.run).toFixed(2)} without the compilers (${(p.all / b.all).toFixed(2)} with them; main thread ${(p.main / b.main).toFixed(2)})`);
     }
   }
 } finally {
