@@ -10,10 +10,10 @@ const LIMIT_RULE = `limit must be an integer from 1 to ${MAX_PAGE_LIMIT}`;
  * The query of `GET /rooms/{room_id}/messages`, read by hand rather than by the
  * validation pipe: it is the busiest read route, and class-transformer and
  * class-validator allocated about 9.5 KB and cost about 25,000 instructions of it per
- * request. Same rules and messages as `MessagesQueryDto` (which stays for the API
- * document): `limit` a plain integer 1-200 (default 50), `before` / `after` one string
- * each (a repeated parameter is an array: refused); several bad fields are named
- * together, in that order; other query keys are ignored.
+ * request (`MessagesQueryDto` describes it in the API document). `limit` is a plain
+ * integer 1-200 (default 50), `before` / `after` one string each (a repeated parameter
+ * is an array: refused); several bad fields are named together, in that order; other
+ * query keys are ignored.
  */
 export function readPageQuery(query: unknown): PageQuery {
   const { limit, before, after } = (typeof query === 'object' && query !== null ? query : {}) as Record<string, unknown>;

@@ -1,6 +1,4 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsInt, IsOptional, IsString, Max, Min } from 'class-validator';
-import { QueryInt } from '../../common/dto/query-int.js';
 import { MESSAGE_TYPES } from '../message.js';
 
 /**
@@ -50,22 +48,17 @@ export class MessageDto {
   client_msg_id?: string;
 }
 
+/**
+ * The API document's shape of the page query. Not validated by class-validator: the
+ * controller reads the query with `readPageQuery()` (../page-query.ts), same rules.
+ */
 export class MessagesQueryDto {
   @ApiPropertyOptional({ minimum: 1, maximum: 200, default: 50 })
-  @IsOptional()
-  @QueryInt()
-  @IsInt({ message: 'limit must be an integer from 1 to 200' })
-  @Min(1, { message: 'limit must be an integer from 1 to 200' })
-  @Max(200, { message: 'limit must be an integer from 1 to 200' })
-  limit: number = 50;
+  limit?: number;
 
   @ApiPropertyOptional({ description: 'The `limit` messages just older than this message id' })
-  @IsOptional()
-  @IsString({ message: 'before must be a message id' })
   before?: string;
 
   @ApiPropertyOptional({ description: 'The `limit` messages just newer than this message id' })
-  @IsOptional()
-  @IsString({ message: 'after must be a message id' })
   after?: string;
 }
