@@ -11,9 +11,10 @@
 // BENCH_PROF_DIR=dir (run Parley with --cpu-prof into dir/parley; BENCH_PROF_SERVERS=parley,baseline
 // profiles the baseline too), BENCH_SAT_SENDERS=n, BENCH_NODE_FLAGS='--trace-gc ...' (extra node
 // flags for both servers, for experiments), BENCH_SERVER_LOG_DIR=dir (each server run's whole
-// stdout+stderr to dir/<n>-<server>-<scenario>.log), BENCH_ALLOC_DIR=dir (fan-out scenarios: sample
-// every allocation of the measured window, garbage included, through the inspector into
-// dir/<n>-<server>-<scenario>.heapprofile; summarise with bench/alloc-summary.mjs),
+// stdout+stderr to dir/<n>-<server>-<scenario>.log), BENCH_ALLOC_DIR=dir (fan-out scenarios and the
+// saturated REST POST/GET: sample every allocation of the measured window, garbage included,
+// through the inspector into dir/<n>-<server>-<scenario>[-post|-get].heapprofile; summarise with
+// bench/alloc-summary.mjs),
 // BENCH_REUSE=1 (one server start per pair and server for all scenarios; the default
 // with BENCH_QUICK=1, otherwise every scenario run gets a fresh server).
 //

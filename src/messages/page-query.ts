@@ -19,13 +19,13 @@ export function readPageQuery(query: unknown): PageQuery {
   const { limit, before, after } = (typeof query === 'object' && query !== null ? query : {}) as Record<string, unknown>;
   const errors: string[] = [];
   let pageLimit = DEFAULT_PAGE_LIMIT;
-  if (limit !== undefined && limit !== null) {
+  if (limit !== undefined) {
     const n = typeof limit === 'string' && PLAIN_INT.test(limit) ? Number(limit) : NaN;
     if (n >= 1 && n <= MAX_PAGE_LIMIT) pageLimit = n;
     else errors.push(LIMIT_RULE);
   }
-  if (before !== undefined && before !== null && typeof before !== 'string') errors.push('before must be a message id');
-  if (after !== undefined && after !== null && typeof after !== 'string') errors.push('after must be a message id');
+  if (before !== undefined && typeof before !== 'string') errors.push('before must be a message id');
+  if (after !== undefined && typeof after !== 'string') errors.push('after must be a message id');
   if (errors.length > 0) throw DomainError.validation(errors.join('; '));
   return {
     limit: pageLimit,

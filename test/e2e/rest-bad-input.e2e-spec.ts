@@ -135,7 +135,7 @@ describe('REST bad input', () => {
     it.each([['[]'], ['[{"name":"x","username":"xyz","content":"x"}]'], ['"General"'], ['42'], ['null'], ['true']])(
       'answers 400 for the non-object JSON %s and stores nothing',
       async (body) => {
-        expectError(await storesNothing(() => client.post(endpoint.path(), body)), 400);
+        expectError(await storesNothing(() => client.post(endpoint.path(), body)), 400, 'request body must be a JSON object');
       },
     );
 

@@ -4,10 +4,10 @@ import { MAX_JSON_DEPTH, nestedDeeperThan, TOO_DEEP } from '../json-depth.js';
 export const NOT_A_JSON_OBJECT = 'request body must be a JSON object';
 
 /**
- * A request body that must be a JSON object, handed on as it is, for routes whose
- * service checks every field itself (the message send path, shared with the socket).
- * The same two refusals, in the same order, as `ApiValidationPipe` gives DTO bodies:
- * nested deeper than `MAX_JSON_DEPTH`, then not an object.
+ * A request body that must be a JSON object, handed on as it is: refused if nested
+ * deeper than `MAX_JSON_DEPTH`, then if not an object. Every body of the API goes
+ * through it: `ApiValidationPipe` calls it before class-validator, and the message send
+ * route, whose service checks every field itself (shared with the socket), calls it directly.
  *
  * A function the handler calls, not a pipe: a Nest pipe on a parameter costs a promise
  * chain per request (the parameter's pipe pass), on the busiest route of the API.

@@ -1,7 +1,6 @@
 import { type ArgumentMetadata, ValidationPipe, type ValidationError } from '@nestjs/common';
 import { DomainError } from '../errors/domain-error.js';
-import { MAX_JSON_DEPTH, nestedDeeperThan, TOO_DEEP } from '../json-depth.js';
-import { NOT_A_JSON_OBJECT } from './json-body.js';
+import { jsonObjectBody, NOT_A_JSON_OBJECT } from './json-body.js';
 
 function firstMessages(errors: ValidationError[], parent = ''): string[] {
   return errors.flatMap((e) => {
@@ -15,12 +14,14 @@ function firstMessages(errors: ValidationError[], parent = ''): string[] {
 /**
  * Whitelisted, transforming validation whose failures become domain errors
  * (400 `{"detail"}` naming the field). Unknown JSON fields are dropped silently.
- * A body nested deeper than `MAX_JSON_DEPTH` is refused first: class-transformer walks
- * every value recursively, and thousands of nested arrays would overflow the stack (a 500).
+ * A body goes through `jsonObjectBody()` first, like the routes that take no DTO: nested
+ * deeper than `MAX_JSON_DEPTH` (class-transformer walks every value recursively, and
+ * thousands of nested arrays would overflow the stack: a 500), or not an object, is
+ * refused before class-validator sees it.
  */
 class ApiValidationPipe extends ValidationPipe {
   override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
-    if (metadata.type === 'body' && nestedDeeperThan(value, MAX_JSON_DEPTH)) throw DomainError.validation(TOO_DEEP);
+    if (metadata.type === 'body') jsonObjectBody(value);
     return super.transform(value, metadata);
   }
 }

@@ -1,5 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { MESSAGE_TYPES } from '../message.js';
+import { DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT } from '../page-query.js';
 
 /**
  * The API document's shape of a send. Not validated by class-validator: every rule
@@ -53,7 +54,7 @@ export class MessageDto {
  * controller reads the query with `readPageQuery()` (../page-query.ts), same rules.
  */
 export class MessagesQueryDto {
-  @ApiPropertyOptional({ minimum: 1, maximum: 200, default: 50 })
+  @ApiPropertyOptional({ minimum: 1, maximum: MAX_PAGE_LIMIT, default: DEFAULT_PAGE_LIMIT })
   limit?: number;
 
   @ApiPropertyOptional({ description: 'The `limit` messages just older than this message id' })
