@@ -15,6 +15,16 @@ import { UpgradeLimiter } from './throttle/upgrade-limiter.js';
 
 export const API_PREFIX = 'api/v1';
 
+/** Response headers a browser client may read (CORS). */
+const EXPOSED_HEADERS = [
+  'X-Request-Id',
+  'Retry-After',
+  'X-RateLimit-Limit',
+  'X-RateLimit-Remaining',
+  'X-RateLimit-Reset',
+  'WWW-Authenticate',
+];
+
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /** Keeps a caller's `X-Request-Id` when it is sane, otherwise makes one. */
@@ -74,16 +84,16 @@ export async function createApp(env: Env): Promise<NestFastifyApplication> {
   const origins = env.CORS_ORIGINS.split(',').map((o) => o.trim()).filter((o) => o !== '');
   app.enableCors({
     origin: origins.includes('*') ? '*' : origins,
-    exposedHeaders: [
-      'X-Request-Id',
-      'Retry-After',
-      'X-RateLimit-Limit',
-      'X-RateLimit-Remaining',
-      'X-RateLimit-Reset',
-      'WWW-Authenticate',
-    ],
-    // An OPTIONS that is not a preflight is routed like any request (404 {"detail"}), not a text/plain 400.
+    // Joined once here: given as a list, @fastify/cors would join it on every request.
+    exposedHeaders: EXPOSED_HEADERS.join(', '),
+    // An OPTIONS without Origin or Access-Control-Request-Method is answered as a preflight (204), not
+    // with @fastify/cors' text/plain 400 (test/e2e/cors.e2e-spec.ts).
     strictPreflight: false,
+    // Before the body is read, so that every answer but a malformed URL carries the headers (400, 413
+    // and 415 from the body parser included). Not onRequest: there Nest runs the hook inside one of
+    // its own and then copies every CORS header onto the raw response as well, on every request, for
+    // the sake of Nest middleware, which Parley has none of.
+    hook: 'preParsing',
   });
 
   const document = SwaggerModule.createDocument(
