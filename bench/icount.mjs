@@ -5,7 +5,7 @@
 // counted, and neither is Redis: only the server process, all of its threads (V8's GC
 // and compiler threads included).
 //
-//   node bench/icount.mjs [--servers parley,baseline] [--ops post,get,fanout,rooms] [--requests 2000]
+//   node bench/icount.mjs [--servers parley,baseline] [--ops post,get,fanout,rooms] [--requests 2000] [--in-flight 8]
 //
 // Ops: `post` (POST a message), `get` (GET 50 messages): instructions per request;
 // `fanout` (one room x --sockets sockets, 200) and `rooms` (--rooms rooms x 10 sockets,
@@ -15,7 +15,7 @@
 // For each server: starts it under `valgrind --tool=callgrind --instr-atstart=no` on
 // its own redis-server, creates a room and a user, sends warm-up requests (JIT), then
 // switches instrumentation on (`callgrind_control -i on`), sends exactly N requests of
-// one kind (8 in flight, keep-alive), switches it off and reads the instruction total
+// one kind (--in-flight, 8 by default, keep-alive), switches it off and reads the instruction total
 // from a dump. Prints Ir/request per server and op, and the ratio Parley / baseline.
 // Slow (the server runs ~50x slower under valgrind): a few minutes per run.
 
@@ -38,7 +38,8 @@ const SERVERS = opt('servers', 'parley,baseline').split(',');
 const OPS = opt('ops', 'post,get').split(',');
 const N = Number(opt('requests', '2000'));
 const WARMUP = Number(opt('warmup', '3000'));
-const IN_FLIGHT = 8;
+/** Requests in flight (keep-alive connections) for `post`/`get`: 1 shows per-request costs that batching hides. */
+const IN_FLIGHT = Number(opt('in-flight', '8'));
 const SOCKETS = Number(opt('sockets', '200'));
 const ROOMS = Number(opt('rooms', '20'));
 const MESSAGES = Number(opt('messages', '0')); // 0: per op default
