@@ -25,6 +25,12 @@ const EXPOSED_HEADERS = [
   'WWW-Authenticate',
 ];
 
+/**
+ * Header names are written in lower case, as Fastify stores and sends them: a mixed-case
+ * name costs Fastify a new lower-cased string and a string-table lookup on every answer.
+ */
+const REQUEST_ID_HEADER = 'x-request-id';
+
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /** Keeps a caller's `X-Request-Id` when it is sane, otherwise makes one. */
@@ -57,7 +63,7 @@ export async function createApp(env: Env): Promise<NestFastifyApplication> {
     frameworkErrors: (err: FastifyError, req: FastifyRequest, reply: FastifyReply) => {
       void reply
         .status(400)
-        .header('X-Request-Id', req.id)
+        .header(REQUEST_ID_HEADER, req.id)
         .send({ detail: err.code === 'FST_ERR_BAD_URL' ? 'Malformed URL' : 'Bad Request' });
     },
   });
@@ -72,7 +78,7 @@ export async function createApp(env: Env): Promise<NestFastifyApplication> {
 
   // onSend, not onRequest: it also covers answers other hooks send early (CORS preflight).
   fastify.addHook('onSend', (req: FastifyRequest, reply: FastifyReply, payload: unknown, done) => {
-    void reply.header('X-Request-Id', req.id);
+    void reply.header(REQUEST_ID_HEADER, req.id);
     drainRefusedBody(req, reply);
     done(null, payload);
   });

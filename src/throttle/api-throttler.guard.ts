@@ -42,6 +42,18 @@ const META = {
   keyGenerator: 'THROTTLER:KEY_GENERATOR',
 } as const;
 
+/**
+ * The rate-limit headers (ThrottlerGuard's `X-RateLimit` prefix), as constants in lower case: Fastify
+ * stores and sends header names lower-cased, and a name built per request (ThrottlerGuard's template
+ * strings) costs a new string, its lower-cased copy and a string-table lookup, on every answer.
+ */
+const HEADER = {
+  limit: 'x-ratelimit-limit',
+  remaining: 'x-ratelimit-remaining',
+  reset: 'x-ratelimit-reset',
+  retryAfter: 'retry-after',
+} as const;
+
 const resolve = async (context: ExecutionContext, value: Resolvable<number>): Promise<number> =>
   typeof value === 'function' ? Number(await value(context)) : value;
 
@@ -130,7 +142,7 @@ export class ApiThrottlerGuard extends ThrottlerGuard {
     const r = await this.storageService.increment(key, ttl, limit, blockDuration, throttler.name ?? API_THROTTLER);
     const before = counted.get(req);
     if (r.isBlocked) {
-      this.setResponseHeader(res, 'Retry-After', r.timeToBlockExpire);
+      this.setResponseHeader(res, HEADER.retryAfter, r.timeToBlockExpire);
       // An earlier budget already set the headers for this request: they now say this one is spent.
       if (before) this.report(res, req, { limit, remaining: 0, reset: Math.max(before.reset, r.timeToExpire) });
       await this.throwThrottlingException(context, { limit, ttl, key, tracker, ...r });
@@ -144,9 +156,9 @@ export class ApiThrottlerGuard extends ThrottlerGuard {
 
   private report(res: Record<string, unknown>, req: object, c: Counted): void {
     counted.set(req, c);
-    this.setResponseHeader(res, `${this.headerPrefix}-Limit`, c.limit);
-    this.setResponseHeader(res, `${this.headerPrefix}-Remaining`, c.remaining);
-    this.setResponseHeader(res, `${this.headerPrefix}-Reset`, c.reset);
+    this.setResponseHeader(res, HEADER.limit, c.limit);
+    this.setResponseHeader(res, HEADER.remaining, c.remaining);
+    this.setResponseHeader(res, HEADER.reset, c.reset);
   }
 }
 
