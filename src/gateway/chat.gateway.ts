@@ -108,7 +108,7 @@ export class ChatGateway
     if (frame.user_id !== undefined && frame.user_id !== conn.userId) {
       throw DomainError.validation('user_id does not match the connection');
     }
-    const { message, duplicate } = await this.messages.send({
+    const { json, duplicate } = await this.messages.send({
       roomId: conn.roomId,
       userId: conn.userId,
       content: frame.content,
@@ -117,7 +117,7 @@ export class ChatGateway
       transport: 'ws',
     });
     // A repeat is answered to its sender only; the original was broadcast already.
-    if (duplicate) this.hub.send(conn, JSON.stringify(message));
+    if (duplicate) this.hub.send(conn, json);
   }
 
   @SubscribeMessage('typing')

@@ -1,7 +1,7 @@
 import { type MemoryRoomBroker } from '../realtime/room-broker.js';
 import { messageEnvelope } from '../realtime/room-event.js';
 import { timestamp } from '../common/text.js';
-import { assembleMessage, messageBody, messageId, toMessage, type NewMessage } from './message.js';
+import { assembleMessage, messageBody, messageId, type NewMessage } from './message.js';
 import { type AppendResult, MessagesRepository, type SeqRange } from './messages.repository.js';
 
 interface RoomLog {
@@ -12,7 +12,8 @@ interface RoomLog {
 }
 
 interface Remembered {
-  result: AppendResult;
+  /** The first send's stored JSON. */
+  json: string;
   expiresAt: number;
 }
 
@@ -44,7 +45,7 @@ export class MemoryMessagesRepository extends MessagesRepository {
       input.clientMsgId === undefined ? undefined : `${input.roomId}\u0000${input.userId}\u0000${input.clientMsgId}`;
     if (idemKey !== undefined) {
       const seen = this.idempotency.get(idemKey);
-      if (seen && seen.expiresAt > now) return Promise.resolve({ message: seen.result.message, duplicate: true });
+      if (seen && seen.expiresAt > now) return Promise.resolve({ json: seen.json, duplicate: true });
     }
     let log = this.rooms.get(input.roomId);
     if (!log) {
@@ -60,13 +61,12 @@ export class MemoryMessagesRepository extends MessagesRepository {
     const json = assembleMessage(id, body, createdAt, tail);
     log.items.push(json);
     if (log.items.length > this.options.retention) log.items.shift();
-    const result: AppendResult = { message: toMessage(input, id, createdAt), duplicate: false };
     if (idemKey !== undefined) {
       this.sweepIdempotency(now);
-      this.idempotency.set(idemKey, { result, expiresAt: now + this.options.idempotencyTtlSeconds * 1000 });
+      this.idempotency.set(idemKey, { json, expiresAt: now + this.options.idempotencyTtlSeconds * 1000 });
     }
     this.broker.publishNow(input.roomId, messageEnvelope(seq, json));
-    return Promise.resolve(result);
+    return Promise.resolve({ json, duplicate: false });
   }
 
   range(roomId: string, fromSeq: number, toSeq: number, limit: number): Promise<SeqRange> {

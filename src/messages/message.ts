@@ -55,16 +55,3 @@ export function messageBody(m: NewMessage): { body: string; tail: string } {
 export function assembleMessage(id: string, body: string, createdAt: string, tail: string): string {
   return `{"id":${JSON.stringify(id)},${body},"created_at":"${createdAt}"${tail}}`;
 }
-
-export function toMessage(m: NewMessage, id: string, createdAt: string): Message {
-  const message: Message = {
-    id,
-    room_id: m.roomId,
-    user_id: m.userId,
-    content: m.content,
-    type: m.type,
-    created_at: createdAt,
-  };
-  if (m.clientMsgId !== undefined) message.client_msg_id = m.clientMsgId;
-  return message;
-}

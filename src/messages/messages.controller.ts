@@ -5,7 +5,6 @@ import { ApiController } from '../common/http/api-controller.js';
 import { ApiErrors } from '../common/http/api-errors.decorator.js';
 import { jsonObjectBody } from '../common/http/json-body.js';
 import { MessageDto, MessagesQueryDto, SendMessageDto } from './dto/message.dto.js';
-import type { Message } from './message.js';
 import { MessagesService } from './messages.service.js';
 import { readPageQuery } from './page-query.js';
 
@@ -18,6 +17,7 @@ export class MessagesController {
 
   @Post()
   @HttpCode(200)
+  @Header('content-type', 'application/json; charset=utf-8')
   @ActsAsUser('user_id')
   @ApiOperation({
     summary: 'Send a message',
@@ -28,22 +28,23 @@ export class MessagesController {
   @ApiBody({ type: SendMessageDto })
   @ApiOkResponse({ type: MessageDto })
   @ApiErrors(400, 404, 413, 415)
-  async send(@Param('room_id') roomId: string, @Body() raw: unknown): Promise<Message> {
+  async send(@Param('room_id') roomId: string, @Body() raw: unknown): Promise<Buffer> {
     // MessagesService.send() checks every field (the socket path needs the same rules): no DTO validation here,
     // and no pipe on either parameter (see jsonObjectBody).
     const body = jsonObjectBody(raw);
-    const { message } = await this.messages.send({
+    const { json } = await this.messages.send({
       roomId,
       userId: body.user_id,
       content: body.content,
       type: body.type,
       clientMsgId: body.client_msg_id,
     });
-    return message;
+    // The message as stored (serialised once, by the store), answered as one buffer, as GET answers its page.
+    return Buffer.from(json);
   }
 
   @Get()
-  @Header('Content-Type', 'application/json; charset=utf-8')
+  @Header('content-type', 'application/json; charset=utf-8')
   @ApiOperation({
     summary: 'Read messages, oldest first',
     description: 'The last `limit` messages, or with `before`/`after` the page just older/newer than a message id.',

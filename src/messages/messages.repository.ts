@@ -1,7 +1,11 @@
-import type { Message, NewMessage } from './message.js';
+import type { NewMessage } from './message.js';
 
 export interface AppendResult {
-  message: Message;
+  /**
+   * The stored message's JSON text, keys in contract order: exactly what was broadcast, what a
+   * page lists, and what POST answers (as it is: the message is serialised once, where it is stored).
+   */
+  json: string;
   /** The (room, user, client_msg_id) was seen within the idempotency window: nothing was stored or published. */
   duplicate: boolean;
 }

@@ -2,7 +2,7 @@ import { redisKeys } from '../storage/redis-keys.js';
 import { RedisScript } from '../storage/redis-scripts.js';
 import { rethrowStorage } from '../storage/storage-errors.js';
 import type { RedisClient } from '../storage/storage.tokens.js';
-import { messageBody, toMessage, type Message, type NewMessage } from './message.js';
+import { messageBody, type NewMessage } from './message.js';
 import { type AppendResult, MessagesRepository, type SeqRange } from './messages.repository.js';
 
 /** RFC 3339 UTC with milliseconds from Unix milliseconds (days-to-civil, H. Hinnant). */
@@ -31,9 +31,9 @@ end
  * stamps created_at, so it never runs backwards against the id order.
  *   KEYS: seq, messages, channel, idempotency key
  *   ARGV: id prefix, body, tail, retention, idempotency ttl (0 = none), publish command
- * Returns {1, id, created_at} when stored, {0, stored json} for a repeat.
+ * Returns {1, json} when stored, {0, stored json} for a repeat.
  */
-const appendMessage = new RedisScript<[number, string, string?]>(
+const appendMessage = new RedisScript<[number, string]>(
   'parleyAppendMessage',
   4,
   `${LUA_ISO}
@@ -52,7 +52,7 @@ redis.call('RPUSH', KEYS[2], json)
 redis.call('LTRIM', KEYS[2], -tonumber(ARGV[4]), -1)
 if ttl > 0 then redis.call('SET', KEYS[4], json, 'EX', ttl) end
 redis.call(ARGV[6], KEYS[3], 'm' .. seq .. '\\n' .. json)
-return {1, id, at}
+return {1, json}
 `,
 );
 
@@ -108,8 +108,7 @@ export class RedisMessagesRepository extends MessagesRepository {
         [`${roomId}.`, body, tail, this.options.retention, ttl, this.options.publishCommand],
       )
       .catch(rethrowStorage);
-    if (reply[0] === 0) return { message: JSON.parse(reply[1]) as Message, duplicate: true };
-    return { message: toMessage(input, reply[1], reply[2] as string), duplicate: false };
+    return { json: reply[1], duplicate: reply[0] === 0 };
   }
 
   async range(roomId: string, fromSeq: number, toSeq: number, limit: number): Promise<SeqRange> {

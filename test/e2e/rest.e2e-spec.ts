@@ -373,6 +373,24 @@ describe.each(['memory', 'redis'])('REST API on the %s store', (store) => {
       expect(JSON.parse(res.text)).toEqual([message]);
     });
 
+    it('answers a sent message with exactly the JSON text its page lists, with its byte length', async () => {
+      const room = (await createRoom('Unicode')).id;
+      const user = (await createUser()).id;
+      const res = await client.post(`/rooms/${room}/messages`, {
+        user_id: user,
+        content: 'héllo 👋 “quoted” \\ \u2028 end',
+        client_msg_id: 'c-ü',
+      });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toBe('application/json; charset=utf-8');
+      expect(Number(res.headers.get('content-length'))).toBe(Buffer.byteLength(res.text));
+      expect(keysOf(res.body)).toEqual([...MESSAGE_KEYS, 'client_msg_id'].sort());
+      const page = await client.get(`/rooms/${room}/messages`);
+      expect(page.text).toBe(`[${res.text}]`);
+      const again = await client.post(`/rooms/${room}/messages`, { user_id: user, content: 'other', client_msg_id: 'c-ü' });
+      expect({ status: again.status, text: again.text }).toEqual({ status: 200, text: res.text });
+    });
+
     it('answers the last `limit` messages in chronological order', async () => {
       expect((await client.get(`/rooms/${roomId}/messages?limit=5`)).body).toEqual(sent.slice(55));
       expect((await client.get(`/rooms/${roomId}/messages?limit=1`)).body).toEqual(sent.slice(59));

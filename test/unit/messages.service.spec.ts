@@ -3,7 +3,7 @@ import { ErrorCode } from '../../src/common/errors/domain-error.js';
 import type { Env } from '../../src/config/env.schema.js';
 import { MemoryMessagesRepository } from '../../src/messages/memory-messages.repository.js';
 import type { Message } from '../../src/messages/message.js';
-import { MAX_RECOVERY, MessagesService } from '../../src/messages/messages.service.js';
+import { MAX_RECOVERY, MessagesService, type SendInput } from '../../src/messages/messages.service.js';
 import { MemoryRoomBroker } from '../../src/realtime/room-broker.js';
 import { MemoryRoomsRepository } from '../../src/rooms/memory-rooms.repository.js';
 import { RoomsService } from '../../src/rooms/rooms.service.js';
@@ -54,17 +54,23 @@ describe(MessagesService.name, () => {
   const stored = async (roomId = f.roomId): Promise<Message[]> =>
     (await f.service.list(roomId, { limit: 200 })).map((j) => JSON.parse(j) as Message);
 
+  /** MessagesService.send(), with the answered JSON text parsed too. */
+  async function send(input: SendInput): Promise<{ json: string; message: Message; duplicate: boolean }> {
+    const { json, duplicate } = await f.service.send(input);
+    return { json, message: JSON.parse(json) as Message, duplicate };
+  }
+
   async function sendMany(n: number, roomId = f.roomId): Promise<Message[]> {
     const out: Message[] = [];
     for (let i = 1; i <= n; i++) {
-      out.push((await f.service.send({ roomId, userId: f.userId, content: `m${i}` })).message);
+      out.push((await send({ roomId, userId: f.userId, content: `m${i}` })).message);
     }
     return out;
   }
 
   describe('send', () => {
     it('stores a text message by default and answers it', async () => {
-      const { message, duplicate } = await f.service.send({ roomId: f.roomId, userId: f.userId, content: 'Hello' });
+      const { message, duplicate } = await send({ roomId: f.roomId, userId: f.userId, content: 'Hello' });
       expect(duplicate).toBe(false);
       expect(message).toEqual({
         id: expect.any(String),
@@ -78,13 +84,13 @@ describe(MessagesService.name, () => {
     });
 
     it.each(['text', 'image', 'file'])('accepts the type %j', async (type) => {
-      const { message } = await f.service.send({ roomId: f.roomId, userId: f.userId, content: 'x', type });
+      const { message } = await send({ roomId: f.roomId, userId: f.userId, content: 'x', type });
       expect(message.type).toBe(type);
     });
 
     it('stores the content exactly as sent, whitespace included', async () => {
       const content = ' hi\n\tyo  ';
-      const { message } = await f.service.send({ roomId: f.roomId, userId: f.userId, content });
+      const { message } = await send({ roomId: f.roomId, userId: f.userId, content });
       expect(message.content).toBe(content);
       expect((await stored())[0].content).toBe(content);
     });
@@ -92,14 +98,14 @@ describe(MessagesService.name, () => {
     it('counts the content length in code points', async () => {
       const content = '👋'.repeat(MAX_LENGTH);
       expect(content.length).toBe(2 * MAX_LENGTH);
-      await expect(f.service.send({ roomId: f.roomId, userId: f.userId, content })).resolves.toMatchObject({
+      await expect(send({ roomId: f.roomId, userId: f.userId, content })).resolves.toMatchObject({
         message: { content },
       });
     });
 
     it('applies the content length limit after trimming', async () => {
       const content = `  ${'👋'.repeat(MAX_LENGTH)}  `;
-      await expect(f.service.send({ roomId: f.roomId, userId: f.userId, content })).resolves.toMatchObject({
+      await expect(send({ roomId: f.roomId, userId: f.userId, content })).resolves.toMatchObject({
         message: { content },
       });
     });
@@ -167,7 +173,7 @@ describe(MessagesService.name, () => {
 
     it('accepts a client_msg_id of 64 code points and keeps it on the message', async () => {
       const clientMsgId = '👋'.repeat(64);
-      const { message } = await f.service.send({ roomId: f.roomId, userId: f.userId, content: 'x', clientMsgId });
+      const { message } = await send({ roomId: f.roomId, userId: f.userId, content: 'x', clientMsgId });
       expect(message.client_msg_id).toBe(clientMsgId);
     });
 
@@ -187,10 +193,10 @@ describe(MessagesService.name, () => {
     });
 
     it('answers a repeated client_msg_id with the original message and stores it once', async () => {
-      const first = await f.service.send({ roomId: f.roomId, userId: f.userId, content: 'a', clientMsgId: 'c1' });
-      const again = await f.service.send({ roomId: f.roomId, userId: f.userId, content: 'b', clientMsgId: 'c1' });
-      expect(again).toEqual({ message: first.message, duplicate: true });
-      const other = await f.service.send({
+      const first = await send({ roomId: f.roomId, userId: f.userId, content: 'a', clientMsgId: 'c1' });
+      const again = await send({ roomId: f.roomId, userId: f.userId, content: 'b', clientMsgId: 'c1' });
+      expect(again).toEqual({ json: first.json, message: first.message, duplicate: true });
+      const other = await send({
         roomId: f.roomId,
         userId: f.otherUserId,
         content: 'a',
@@ -204,7 +210,7 @@ describe(MessagesService.name, () => {
       const envelopes: string[] = [];
       f.broker.onEnvelope((roomId, envelope) => envelopes.push(`${roomId}|${envelope}`));
       await f.broker.subscribe(f.roomId);
-      const { message } = await f.service.send({ roomId: f.roomId, userId: f.userId, content: 'hi', clientMsgId: 'c' });
+      const { message } = await send({ roomId: f.roomId, userId: f.userId, content: 'hi', clientMsgId: 'c' });
       await f.service.send({ roomId: f.roomId, userId: f.userId, content: 'hi', clientMsgId: 'c' });
       expect(envelopes).toHaveLength(1);
       expect(envelopes[0].startsWith(`${f.roomId}|m1\n`)).toBe(true);
