@@ -87,7 +87,7 @@ export class MessagesService {
       type: type as MessageType,
       clientMsgId: clientMsgId as string | undefined,
     });
-    if (!result.duplicate) this.metrics?.messagesStored.inc({ transport: input.transport ?? 'rest' });
+    if (!result.duplicate) this.metrics?.countStored(input.transport ?? 'rest');
     return result;
   }
 

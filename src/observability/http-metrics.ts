@@ -22,9 +22,11 @@ export class HttpMetrics implements OnModuleInit {
     const fastify = this.adapterHost.httpAdapter.getInstance<FastifyInstance>();
     fastify.addHook('onResponse', (req: FastifyRequest, reply: FastifyReply, done: () => void) => {
       const route = req.routeOptions?.url ?? 'unmatched';
-      const labels = { method: req.method, route, status: String(reply.statusCode) };
-      this.metrics.httpRequests.inc(labels);
-      this.metrics.httpDuration.observe(labels, reply.elapsedTime / 1000);
+      // One observation: parley_http_requests_total is read from this histogram's count (MetricsService).
+      this.metrics.httpDuration.observe(
+        { method: req.method, route, status: String(reply.statusCode) },
+        reply.elapsedTime / 1000,
+      );
       if (this.logger.isLevelEnabled('info')) {
         const q = req.url.indexOf('?');
         this.logger.info(

@@ -67,6 +67,27 @@ describe('GET /metrics', () => {
     expect(after.has('parley_redis_errors_total')).toBe(true);
   });
 
+  it('counts every request once in parley_http_requests_total, the same as the latency count per label set', async () => {
+    await api(server.baseUrl).get('/rooms/unknown-room');
+    await api(server.baseUrl).post('/rooms', { name: 'counted' });
+    const m = await scrape(server);
+    const counted = [...m].filter(([k]) => k.startsWith('parley_http_requests_total{'));
+    const latency = [...m].filter(([k]) => k.startsWith('parley_http_request_duration_seconds_count{'));
+    expect(counted.length).toBeGreaterThanOrEqual(3);
+    expect(counted.map(([k, v]) => [k.slice(k.indexOf('{')), v])).toEqual(
+      latency.map(([k, v]) => [k.slice(k.indexOf('{')), v]),
+    );
+    expect(value(m, 'parley_http_requests_total{method="GET",route="/api/v1/rooms/:room_id",status="404"}')).toBe(1);
+    // A second scrape counts the first one's own request, and nothing twice.
+    const again = await scrape(server);
+    expect(value(again, 'parley_http_requests_total{method="GET",route="/metrics",status="200"}')).toBe(
+      value(m, 'parley_http_requests_total{method="GET",route="/metrics",status="200"}') + 1,
+    );
+    expect(value(again, 'parley_http_requests_total{method="POST",route="/api/v1/rooms",status="200"}')).toBe(
+      value(m, 'parley_http_requests_total{method="POST",route="/api/v1/rooms",status="200"}'),
+    );
+  });
+
   it('labels unknown routes by template, not by raw URL', async () => {
     await api(server.baseUrl).get('/no/such/route/abc123');
     const m = await scrape(server);
