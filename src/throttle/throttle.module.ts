@@ -3,7 +3,7 @@ import { ConfigService } from '@nestjs/config';
 import { ThrottlerModule, ThrottlerStorageService } from '@nestjs/throttler';
 import type { Env } from '../config/env.schema.js';
 import { REDIS, type RedisClient, STORE_KIND, type StoreKind } from '../storage/storage.tokens.js';
-import { hasIdentity, subTracker } from './api-throttler.guard.js';
+import { hasIdentity, ipTracker, subTracker } from './api-throttler.guard.js';
 import { RedisThrottlerStorage } from './redis-throttler.storage.js';
 import { API_THROTTLER, SUB_THROTTLER, UpgradeLimiter } from './upgrade-limiter.js';
 
@@ -22,6 +22,7 @@ import { API_THROTTLER, SUB_THROTTLER, UpgradeLimiter } from './upgrade-limiter.
             name: API_THROTTLER,
             ttl: config.get('RATE_LIMIT_TTL', { infer: true }) * 1000,
             limit: config.get('RATE_LIMIT_LIMIT', { infer: true }),
+            getTracker: ipTracker,
           },
           {
             // With auth on: the same budget again per verified token `sub`. Skipped without one.
