@@ -15,6 +15,7 @@
 // saturated REST POST/GET: sample every allocation of the measured window, garbage included,
 // through the inspector into dir/<n>-<server>-<scenario>[-post|-get].heapprofile; summarise with
 // bench/alloc-summary.mjs),
+// BENCH_PARLEY_DIST=dir (measure that build of Parley instead of dist/, e.g. to compare two builds),
 // BENCH_REUSE=1 (one server start per pair and server for all scenarios; the default
 // with BENCH_QUICK=1, otherwise every scenario run gets a fresh server).
 //
@@ -26,7 +27,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
@@ -34,7 +35,8 @@ import { WebSocket } from 'ws';
 import { freePort, redisCmd, sleep, startRedis as startPrivateRedis, stopProcess } from './support.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-const DIST = join(ROOT, 'dist');
+/** The Parley build under test: dist/, or another build to compare (BENCH_PARLEY_DIST, e.g. one from `tsc --outDir`). */
+const DIST = process.env.BENCH_PARLEY_DIST ? resolve(process.env.BENCH_PARLEY_DIST) : join(ROOT, 'dist');
 /** Parley runs from a private snapshot of dist/ (taken at start), so a rebuild during the run cannot break it. */
 const SNAPSHOT = join(ROOT, 'bench', `.dist-snapshot-${process.pid}`);
 const MAIN = join(SNAPSHOT, 'main.js');
@@ -1229,13 +1231,14 @@ function report(results) {
 async function main() {
   if (SERVERS.includes('parley')) {
     if (!existsSync(join(DIST, 'main.js'))) {
+      if (process.env.BENCH_PARLEY_DIST) throw new Error(`${join(DIST, 'main.js')} is missing (BENCH_PARLEY_DIST)`);
       console.log('dist/main.js missing: running npm run build');
       const r = spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'inherit' });
       if (r.status !== 0) throw new Error('npm run build failed');
     }
     cleanups.push(() => rmSync(SNAPSHOT, { recursive: true, force: true }));
     cpSync(DIST, SNAPSHOT, { recursive: true });
-    console.log(`Parley: snapshot of dist/ built ${statSync(join(DIST, 'main.js')).mtime.toISOString()}`);
+    console.log(`Parley: snapshot of ${relative(ROOT, DIST)}/ built ${statSync(join(DIST, 'main.js')).mtime.toISOString()}`);
   }
   const cpuModel = os.cpus()[0]?.model ?? 'unknown';
   console.log(`Parley benchmark ${new Date().toISOString()}${QUICK ? '  [QUICK smoke run]' : ''}`);
