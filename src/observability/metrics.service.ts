@@ -47,8 +47,11 @@ export class MetricsService {
       labelNames: ['method', 'route', 'status'] as const,
       registers: [this.registry],
       async collect() {
+        const { values } = await httpDuration.get();
+        // Reset and refill in one synchronous step, after the await: scrapes at the same time
+        // must not add their counts on top of each other.
         this.reset();
-        for (const v of (await httpDuration.get()).values) {
+        for (const v of values) {
           if (v.metricName === 'parley_http_request_duration_seconds_count') this.inc(v.labels, v.value);
         }
       },
