@@ -28,7 +28,6 @@ export class MetricsService {
     registers: [this.registry],
   });
 
-
   readonly fanOutDuration = new Histogram({
     name: 'parley_fanout_duration_seconds',
     help: 'Time for one room event to be written to every local socket of its room',
@@ -57,17 +56,14 @@ export class MetricsService {
       },
     });
     const stored = this.stored;
-    const storedSeen: Record<Transport, number> = { rest: 0, ws: 0 };
     new Counter({
       name: 'parley_messages_stored_total',
       help: 'Messages stored, by the transport they were sent over',
       labelNames: ['transport'] as const,
       registers: [this.registry],
       collect() {
-        for (const transport of TRANSPORTS) {
-          this.inc({ transport }, stored[transport] - storedSeen[transport]);
-          storedSeen[transport] = stored[transport];
-        }
+        this.reset();
+        for (const transport of TRANSPORTS) this.inc({ transport }, stored[transport]);
       },
     });
     new Gauge({

@@ -1,23 +1,13 @@
 import { api, startServer, type TestServer } from '../support/app.js';
 import { e2eFixture } from '../support/fixture.js';
+import { parsePrometheus } from '../support/prometheus.js';
 import { chatRest, connectWs, roomWsUrl } from '../support/ws-client.js';
-
-/** Parses Prometheus text into `name{labels}` -> value (labels as printed, in order). */
-function parseMetrics(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const i = line.lastIndexOf(' ');
-    out.set(line.slice(0, i), Number(line.slice(i + 1)));
-  }
-  return out;
-}
 
 async function scrape(server: TestServer): Promise<Map<string, number>> {
   const res = await fetch(`${server.baseUrl}/metrics`);
   expect(res.status).toBe(200);
   expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
-  return parseMetrics(await res.text());
+  return parsePrometheus(await res.text());
 }
 
 const value = (m: Map<string, number>, key: string) => m.get(key) ?? 0;

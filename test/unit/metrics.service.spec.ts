@@ -3,17 +3,7 @@ import type { Env } from '../../src/config/env.schema.js';
 import { MetricsService } from '../../src/observability/metrics.service.js';
 import { ConnectionHub } from '../../src/realtime/connection-hub.js';
 import { MemoryRoomBroker } from '../../src/realtime/room-broker.js';
-
-/** `name{labels}` -> value of every sample in a Prometheus text answer. */
-function samples(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const i = line.lastIndexOf(' ');
-    out.set(line.slice(0, i), Number(line.slice(i + 1)));
-  }
-  return out;
-}
+import { parsePrometheus } from '../support/prometheus.js';
 
 /** Only the samples of one metric, keyed by their label set. */
 function series(m: Map<string, number>, name: string): Record<string, number> {
@@ -33,7 +23,7 @@ describe('MetricsService', () => {
     const m = metrics();
     for (let i = 0; i < 3; i++) m.httpDuration.observe({ method: 'POST', route: '/api/v1/rooms', status: '200' }, 0.002);
     m.httpDuration.observe({ method: 'GET', route: '/api/v1/rooms/:room_id', status: '404' }, 0.0005);
-    const text = samples(await m.registry.metrics());
+    const text = parsePrometheus(await m.registry.metrics());
     expect(series(text, 'parley_http_requests_total')).toEqual({ [POSTED]: 3, [MISSING]: 1 });
     expect(series(text, 'parley_http_request_duration_seconds_count')).toEqual({ [POSTED]: 3, [MISSING]: 1 });
   });
@@ -44,23 +34,23 @@ describe('MetricsService', () => {
     await m.registry.metrics();
     m.httpDuration.observe({ method: 'POST', route: '/api/v1/rooms', status: '200' }, 0.002);
     const answers = await Promise.all(Array.from({ length: 4 }, () => m.registry.metrics()));
-    for (const text of answers) expect(series(samples(text), 'parley_http_requests_total')).toEqual({ [POSTED]: 2 });
+    for (const text of answers) expect(series(parsePrometheus(text), 'parley_http_requests_total')).toEqual({ [POSTED]: 2 });
   });
 
   it('counts stored messages by transport, both series from the first scrape on', async () => {
     const m = metrics();
-    expect(series(samples(await m.registry.metrics()), 'parley_messages_stored_total')).toEqual({
+    expect(series(parsePrometheus(await m.registry.metrics()), 'parley_messages_stored_total')).toEqual({
       '{transport="rest"}': 0,
       '{transport="ws"}': 0,
     });
     m.countStored('rest');
     m.countStored('ws');
     m.countStored('ws');
-    expect(series(samples(await m.registry.metrics()), 'parley_messages_stored_total')).toEqual({
+    expect(series(parsePrometheus(await m.registry.metrics()), 'parley_messages_stored_total')).toEqual({
       '{transport="rest"}': 1,
       '{transport="ws"}': 2,
     });
-    expect(series(samples(await m.registry.metrics()), 'parley_messages_stored_total')).toEqual({
+    expect(series(parsePrometheus(await m.registry.metrics()), 'parley_messages_stored_total')).toEqual({
       '{transport="rest"}': 1,
       '{transport="ws"}': 2,
     });

@@ -10,4 +10,3 @@ export const PLAIN_INT = /^[0-9]{1,15}$/;
  */
 export const QueryInt = () =>
   Transform(({ value }: { value: unknown }) => (typeof value === 'string' && PLAIN_INT.test(value) ? Number(value) : value));
-
