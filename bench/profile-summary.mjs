@@ -76,7 +76,13 @@ let total = 0;
 let idle = 0;
 for (const file of files) {
   const prof = JSON.parse(readFileSync(file, 'utf8'));
-  const windows = windowName ? loadWindows(dirname(file)).filter((w) => w.name.startsWith(windowName)) : [];
+  // The servers take turns within a window (bench/run.mjs interleaves them): a window named
+  // "…@parley" is one of Parley's slices, so a profile in <dir>/parley/ counts only those.
+  const server = basename(dirname(file));
+  const ours = (w) => !w.name.includes('@') || w.name.endsWith(`@${server}`);
+  const windows = windowName
+    ? loadWindows(dirname(file)).filter((w) => w.name.startsWith(windowName) && ours(w))
+    : [];
   if (windowName && windows.length === 0) {
     console.error(`${basename(file)}: no window named ${windowName}* in windows.json; using the whole profile`);
   }

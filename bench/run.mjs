@@ -70,6 +70,13 @@ const ALLOC_DIR = process.env.BENCH_ALLOC_DIR || '';
 const ALLOC_INTERVAL = 4096;
 let serverRuns = 0;
 let allocRuns = 0;
+/**
+ * BENCH_INTERLEAVE=1 (default): both servers of a pair run at once and take turns in
+ * slices of each measured window (sliceOrder); 0: one server's whole run, then the other's.
+ */
+const INTERLEAVE = (process.env.BENCH_INTERLEAVE ?? '1') === '1';
+/** Slices per server per measured window (BENCH_SLICES; 1 without interleaving). */
+const SLICES = Math.max(1, Math.floor(envInt('BENCH_SLICES', INTERLEAVE ? (QUICK ? 2 : 10) : 1)));
 const REUSE = (process.env.BENCH_REUSE ?? (QUICK ? '1' : '0')) === '1';
 /** Other CPU load (% of one core) above which a run counts as disturbed. */
 const MAX_BG = envInt('BENCH_MAX_BG', 25);
@@ -198,12 +205,26 @@ setTimeout(() => {
 
 // ------------------------------------------------------------------------------ helpers
 
-/** utime + stime of a process in µs (all its threads), from /proc/<pid>/stat. */
-function cpuUs(pid) {
-  const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+/**
+ * utime + stime of a process in µs (all its threads), from /proc/<pid>/stat; with `tid`, of that one
+ * thread (/proc/<pid>/task/<tid>/stat; the main thread's tid is the pid).
+ */
+function cpuUs(pid, tid) {
+  const s = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
   const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
   return ((Number(f[11]) + Number(f[12])) * 1e6) / CLK_TCK;
 }
+
+/**
+ * CPU µs of the server under test, all threads and its main thread alone (the rest is V8's helper
+ * threads: parallel GC and the optimising compiler). (utime and stime are not shown apart: the
+ * kernel charges them by the tick, and their split moved by 2x between runs of the same server.)
+ */
+const serverCpu = (pid) => ({ all: cpuUs(pid), main: cpuUs(pid, pid) });
+const cpuSince = (pid, c0) => {
+  const c = serverCpu(pid);
+  return { all: c.all - c0.all, main: c.main - c0.main };
+};
 
 /** Resident set size in bytes, from /proc/<pid>/status VmRSS. */
 function rssBytes(pid) {
@@ -494,8 +515,8 @@ function httpLoad(port, request, { concurrency, durationMs, maxRequests, rate = 
 
 const CONTENT_KEY = Buffer.from('"content":"');
 const HIST_BINS = 1_000_000; // 10 µs bins, 10 s
-/** Shared measurement state of the load generator. */
-const M = {
+/** Measurement state of the sockets to one server: latency histogram, frame and close counts. */
+const newMeter = () => ({
   hist: new Uint32Array(HIST_BINS),
   over: [],
   samples: 0,
@@ -527,7 +548,7 @@ const M = {
     const sorted = [...this.over].sort((a, b) => a - b);
     return sorted[Math.min(sorted.length - 1, rank - acc - 1)];
   },
-};
+});
 
 /**
  * A minimal WebSocket client on a raw TCP socket (RFC 6455): far cheaper per frame
@@ -535,7 +556,8 @@ const M = {
  * Sends masked text frames (zero mask key); parses unfragmented server frames.
  */
 class Client {
-  constructor(port, path, room) {
+  constructor(port, path, room, meter) {
+    this.m = meter;
     this.port = port;
     this.path = path;
     this.room = room;
@@ -588,7 +610,7 @@ class Client {
       });
       s.on('error', () => undefined);
       s.on('close', () => {
-        if (!this.closed && this.history && !this.closing) M.unexpectedCloses++;
+        if (!this.closed && this.history && !this.closing) this.m.unexpectedCloses++;
         this.closed = true;
         clearTimeout(timer);
         if (!this.history) reject(new Error(`connection ${this.path} closed before its history frame (${this.closeCode})`));
@@ -629,7 +651,7 @@ class Client {
   }
 
   onText(p) {
-    M.lastFrameAt = performance.now();
+    this.m.lastFrameAt = performance.now();
     // A stored message frame starts with {"id":"
     if (p[2] === 0x69 && p[3] === 0x64 && p[1] === 0x22) {
       const idEnd = p.indexOf(0x22, 7);
@@ -642,7 +664,7 @@ class Client {
       const cs = c + CONTENT_KEY.length;
       const bar = p.indexOf(0x7c, cs);
       if (bar < 0) return;
-      M.record(performance.now() - Number(p.toString('latin1', cs, bar)));
+      this.m.record(performance.now() - Number(p.toString('latin1', cs, bar)));
       if (this.senderIdx >= 0 && this.onAck) {
         const tag = Number(p.toString('latin1', bar + 1, p.indexOf(0x22, bar)));
         if (tag === this.senderIdx) this.onAck();
@@ -653,9 +675,9 @@ class Client {
       this.history = true;
       this.onHistory?.();
     } else if (p.toString('latin1', 0, 15) === '{"type":"error"') {
-      M.errorFrames++;
+      this.m.errorFrames++;
     } else {
-      M.otherFrames++;
+      this.m.otherFrames++;
     }
   }
 
@@ -696,8 +718,8 @@ class Client {
 
 const wsPath = (roomId, userId) => `/api/v1/ws/${encodeURIComponent(roomId)}/${encodeURIComponent(userId)}`;
 
-async function connectAll(port, specs, concurrency = 64) {
-  const clients = specs.map((s) => new Client(port, wsPath(s.roomId, s.userId), s.room));
+async function connectAll(port, specs, meter, concurrency = 64) {
+  const clients = specs.map((s) => new Client(port, wsPath(s.roomId, s.userId), s.room, meter));
   let failed = 0;
   let firstError = '';
   await inBatches(clients.length, concurrency, (i) =>
@@ -718,9 +740,9 @@ async function closeAll(clients, ms = 5000) {
 }
 
 /** Waits until no frame arrived for `quietMs` (bounded by `maxMs`). */
-async function quiet(quietMs = 300, maxMs = 20_000) {
+async function quiet(meter, quietMs = 300, maxMs = 20_000) {
   const deadline = performance.now() + maxMs;
-  while (performance.now() - M.lastFrameAt < quietMs && performance.now() < deadline) await sleep(50);
+  while (performance.now() - meter.lastFrameAt < quietMs && performance.now() < deadline) await sleep(50);
 }
 
 const textFrame = (tag) => `{"type":"text","content":"${performance.now().toFixed(3)}|${tag}"}`;
@@ -761,12 +783,12 @@ async function drain(clients, sentPerRoom, maxMs) {
   return performance.now() - t0;
 }
 
-function resetCounters(clients) {
+function resetCounters(clients, meter) {
   for (const c of clients) {
     c.recv = 0;
     c.orderErrors = 0;
   }
-  M.reset();
+  meter.reset();
 }
 
 function tally(clients, sentPerRoom) {
@@ -863,127 +885,188 @@ async function allocSampler(srv, part = '') {
 
 // ------------------------------------------------------------------------------ scenarios
 
+/**
+ * The measured window of one figure, cut into `SLICES` slices per server. With one server
+ * the slices simply follow each other. With both (BENCH_INTERLEAVE, the default) the two
+ * servers, both running, take turns slice by slice in the order A B B A A B …, so a change
+ * in the machine's speed during the window (on this shared VM the same server's CPU per
+ * request moves by up to 2x from one minute to the next) weighs on both alike, and a
+ * steady drift cancels out. Each server's figure sums its own slices.
+ */
+const sliceOrder = (sides, i) => (i % 2 === 0 ? sides : [...sides].reverse());
+
 /** (a) REST: POST a message and GET the last 50, fixed concurrency, keep-alive. */
-async function scenarioRest(srv) {
-  const [room] = await createRooms(srv.port, 1);
-  const [user] = await createUsers(srv.port, 1);
-  const body = JSON.stringify({ content: 'benchmark message', user_id: user.id, type: 'text' });
-  const host = `Host: 127.0.0.1:${srv.port}\r\n`;
-  const post = Buffer.from(
-    `POST /api/v1/rooms/${room.id}/messages HTTP/1.1\r\n${host}Content-Type: application/json\r\n` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-  );
-  const get = Buffer.from(`GET /api/v1/rooms/${room.id}/messages?limit=50 HTTP/1.1\r\n${host}\r\n`);
-  const opts = { concurrency: C.restConcurrency, maxRequests: 5_000_000 };
-  const out = {};
-  // Saturated (32 in flight, as fast as the server answers), then at a fixed offered rate.
-  for (const [name, req, rate] of [
-    ['post', post, 0],
-    ['get', get, 0],
-    ['post_fixed', post, C.restRate],
-    ['get_fixed', get, C.restRate],
-  ]) {
-    await httpLoad(srv.port, req, { ...opts, rate, durationMs: C.warmMs });
-    const alloc = ALLOC_DIR && rate === 0 ? await allocSampler(srv, name) : undefined;
-    const bg = cpuMeter(srv.pid);
-    const cpu0 = cpuUs(srv.pid);
-    const w0 = monoUs();
-    const r = await httpLoad(srv.port, req, { ...opts, rate, durationMs: C.ms });
-    const cpu = cpuUs(srv.pid) - cpu0;
-    markWindow(name.replace('_fixed', ':fixed'), w0);
-    out[`${name}_bg_pct`] = bg();
-    const n = r.ok + r.bad;
-    await alloc?.stop({ requests: n });
-    out[`${name}_rps`] = (r.ok / r.elapsedMs) * 1000;
-    out[`${name}_cpu_us`] = cpu / n;
-    out[`${name}_errors`] = r.bad + r.errors;
+async function scenarioRest(srvs) {
+  const sides = [];
+  for (const srv of srvs) {
+    const [room] = await createRooms(srv.port, 1);
+    const [user] = await createUsers(srv.port, 1);
+    const body = JSON.stringify({ content: 'benchmark message', user_id: user.id, type: 'text' });
+    const host = `Host: 127.0.0.1:${srv.port}\r\n`;
+    const post = Buffer.from(
+      `POST /api/v1/rooms/${room.id}/messages HTTP/1.1\r\n${host}Content-Type: application/json\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
+    const get = Buffer.from(`GET /api/v1/rooms/${room.id}/messages?limit=50 HTTP/1.1\r\n${host}\r\n`);
+    sides.push({ srv, room, reqs: { post, get }, out: {} });
   }
-  const page = await api(srv.port, 'GET', `/api/v1/rooms/${room.id}/messages?limit=50`);
-  if (page.length !== 50) throw new Error(`GET messages returned ${page.length} messages, expected 50`);
-  return out;
+  const opts = { concurrency: C.restConcurrency, maxRequests: 5_000_000 };
+  const sliceMs = C.ms / SLICES;
+  // Saturated (32 in flight, as fast as the server answers), then at a fixed offered rate.
+  for (const [name, kind, rate] of [
+    ['post', 'post', 0],
+    ['get', 'get', 0],
+    ['post_fixed', 'post', C.restRate],
+    ['get_fixed', 'get', C.restRate],
+  ]) {
+    for (const side of sides) {
+      await httpLoad(side.srv.port, side.reqs[kind], { ...opts, rate, durationMs: C.warmMs });
+      side.acc = { all: 0, main: 0, ok: 0, bad: 0, errors: 0, ms: 0, bg: 0 };
+      side.alloc = ALLOC_DIR && rate === 0 ? await allocSampler(side.srv, name) : undefined;
+    }
+    for (let i = 0; i < SLICES; i++) {
+      for (const side of sliceOrder(sides, i)) {
+        const { srv, acc } = side;
+        const bg = cpuMeter(srv.pid);
+        const cpu0 = serverCpu(srv.pid);
+        const w0 = monoUs();
+        const r = await httpLoad(srv.port, side.reqs[kind], { ...opts, rate, durationMs: sliceMs });
+        const cpu = cpuSince(srv.pid, cpu0);
+        markWindow(`${name.replace('_fixed', ':fixed')}@${srv.kind}`, w0);
+        acc.bg = Math.max(acc.bg, bg());
+        acc.all += cpu.all;
+        acc.main += cpu.main;
+        acc.ok += r.ok;
+        acc.bad += r.bad;
+        acc.errors += r.errors;
+        acc.ms += r.elapsedMs;
+      }
+    }
+    for (const { acc, alloc, out } of sides) {
+      const n = acc.ok + acc.bad;
+      await alloc?.stop({ requests: n });
+      out[`${name}_bg_pct`] = acc.bg;
+      out[`${name}_rps`] = (acc.ok / acc.ms) * 1000;
+      out[`${name}_cpu_us`] = acc.all / n;
+      out[`${name}_main_cpu_us`] = acc.main / n;
+      out[`${name}_errors`] = acc.bad + acc.errors;
+    }
+  }
+  for (const { srv, room } of sides) {
+    const page = await api(srv.port, 'GET', `/api/v1/rooms/${room.id}/messages?limit=50`);
+    if (page.length !== 50) throw new Error(`${srv.kind}: GET messages returned ${page.length} messages, expected 50`);
+  }
+  return sides.map((side) => side.out);
 }
 
 /**
- * One fan-out measurement: `rooms` rooms x `perRoom` sockets. `drive(byRoom, clients)`
- * sends and resolves with the messages sent per room. CPU is read around sending + drain.
+ * One fan-out measurement per server: `rooms` rooms x `perRoom` sockets on each.
+ * `drive(byRoom, ms)` sends for `ms` and resolves with the messages sent per room; every
+ * slice is drained before the next one starts, and CPU is read around sending + drain.
  */
-async function fanoutRun(srv, { rooms, perRoom, users, drive, warm }) {
-  const roomList = await createRooms(srv.port, rooms);
-  const userList = await createUsers(srv.port, users);
-  const specs = [];
-  for (let r = 0; r < rooms; r++) {
-    for (let j = 0; j < perRoom; j++) {
-      specs.push({ room: r, roomId: roomList[r].id, userId: userList[(r * perRoom + j) % users].id });
-    }
-  }
-  M.unexpectedCloses = 0;
-  const clients = await connectAll(srv.port, specs);
-  const byRoom = Array.from({ length: rooms }, () => []);
-  for (const c of clients) byRoom[c.room].push(c);
+async function fanoutRun(srvs, { rooms, perRoom, users, drive }) {
+  const sides = [];
   try {
-    await quiet();
-    // Warm-up (not measured): same traffic, so both servers run JIT-compiled code.
-    resetCounters(clients);
-    const warmSent = await warm(byRoom, clients);
-    await drain(clients, warmSent, C.drainMs);
-    await quiet();
-    resetCounters(clients);
-    const alloc = ALLOC_DIR ? await allocSampler(srv) : undefined;
-    const bg = cpuMeter(srv.pid);
-    const lg0 = process.cpuUsage();
-    const cpu0 = cpuUs(srv.pid);
-    const w0 = monoUs();
-    const t0 = performance.now();
-    const sent = await drive(byRoom, clients);
-    const tSent = performance.now();
-    await drain(clients, sent, C.drainMs);
-    const t1 = performance.now();
-    const cpu = cpuUs(srv.pid) - cpu0;
-    markWindow('', w0);
-    const lg = process.cpuUsage(lg0);
-    const t = tally(clients, sent);
-    await alloc?.stop({ msgs: sent.reduce((a, b) => a + b, 0), deliveries: t.delivered });
-    return {
-      msgs: sent.reduce((a, b) => a + b, 0),
-      deliveries: t.delivered,
-      expected: t.expected,
-      missing: t.missing,
-      order_errors: t.orderErrors,
-      error_frames: M.errorFrames,
-      closes: M.unexpectedCloses,
-      cpu_us_per_delivery: cpu / Math.max(1, t.delivered),
-      p50_ms: M.pct(50),
-      p99_ms: M.pct(99),
-      deliveries_per_s: (t.delivered / (t1 - t0)) * 1000,
-      msgs_per_s: (sent.reduce((a, b) => a + b, 0) / (tSent - t0)) * 1000,
-      server_core_pct: (cpu / 1000 / (t1 - t0)) * 100,
-      loadgen_core_pct: ((lg.user + lg.system) / 1000 / (t1 - t0)) * 100,
-      bg_pct: bg(),
-    };
+    for (const srv of srvs) {
+      const roomList = await createRooms(srv.port, rooms);
+      const userList = await createUsers(srv.port, users);
+      const specs = [];
+      for (let r = 0; r < rooms; r++) {
+        for (let j = 0; j < perRoom; j++) {
+          specs.push({ room: r, roomId: roomList[r].id, userId: userList[(r * perRoom + j) % users].id });
+        }
+      }
+      const m = newMeter();
+      const side = { srv, m, clients: [], sent: new Array(rooms).fill(0) };
+      sides.push(side);
+      side.clients = await connectAll(srv.port, specs, m);
+      side.byRoom = Array.from({ length: rooms }, () => []);
+      for (const c of side.clients) side.byRoom[c.room].push(c);
+    }
+    for (const side of sides) {
+      await quiet(side.m);
+      // Warm-up (not measured): same traffic, so both servers run JIT-compiled code.
+      resetCounters(side.clients, side.m);
+      const warmSent = await drive(side.byRoom, C.warmMs);
+      await drain(side.clients, warmSent, C.drainMs);
+      await quiet(side.m);
+      resetCounters(side.clients, side.m);
+      side.m.unexpectedCloses = 0;
+      side.acc = { all: 0, main: 0, ms: 0, sendMs: 0, lg: 0, bg: 0 };
+      side.alloc = ALLOC_DIR ? await allocSampler(side.srv) : undefined;
+    }
+    const sliceMs = C.ms / SLICES;
+    for (let i = 0; i < SLICES; i++) {
+      for (const side of sliceOrder(sides, i)) {
+        const { srv, acc } = side;
+        const bg = cpuMeter(srv.pid);
+        const lg0 = process.cpuUsage();
+        const cpu0 = serverCpu(srv.pid);
+        const w0 = monoUs();
+        const t0 = performance.now();
+        const sent = await drive(side.byRoom, sliceMs);
+        const tSent = performance.now();
+        for (let r = 0; r < rooms; r++) side.sent[r] += sent[r];
+        await drain(side.clients, side.sent, C.drainMs);
+        const t1 = performance.now();
+        const cpu = cpuSince(srv.pid, cpu0);
+        markWindow(`@${srv.kind}`, w0);
+        const lg = process.cpuUsage(lg0);
+        acc.bg = Math.max(acc.bg, bg());
+        acc.all += cpu.all;
+        acc.main += cpu.main;
+        acc.ms += t1 - t0;
+        acc.sendMs += tSent - t0;
+        acc.lg += lg.user + lg.system;
+      }
+    }
+    const results = [];
+    for (const { m, clients, sent, acc, alloc } of sides) {
+      const t = tally(clients, sent);
+      const msgs = sent.reduce((a, b) => a + b, 0);
+      await alloc?.stop({ msgs, deliveries: t.delivered });
+      results.push({
+        msgs,
+        deliveries: t.delivered,
+        expected: t.expected,
+        missing: t.missing,
+        order_errors: t.orderErrors,
+        error_frames: m.errorFrames,
+        closes: m.unexpectedCloses,
+        cpu_us_per_delivery: acc.all / Math.max(1, t.delivered),
+        main_cpu_us_per_delivery: acc.main / Math.max(1, t.delivered),
+        p50_ms: m.pct(50),
+        p99_ms: m.pct(99),
+        deliveries_per_s: (t.delivered / acc.ms) * 1000,
+        msgs_per_s: (msgs / acc.sendMs) * 1000,
+        server_core_pct: (acc.all / 1000 / acc.ms) * 100,
+        loadgen_core_pct: (acc.lg / 1000 / acc.ms) * 100,
+        bg_pct: acc.bg,
+      });
+    }
+    return results;
   } finally {
-    await closeAll(clients);
+    for (const side of sides) await closeAll(side.clients);
   }
 }
 
 /** (b) one room x 500 sockets, 50 msg/s. */
-function scenarioFanout(srv) {
-  return fanoutRun(srv, {
+function scenarioFanout(srvs) {
+  return fanoutRun(srvs, {
     rooms: 1,
     perRoom: C.fanSockets,
     users: C.fanUsers,
-    warm: (byRoom) => sendAtRate(byRoom, C.fanRate, C.warmMs),
-    drive: (byRoom) => sendAtRate(byRoom, C.fanRate, C.ms),
+    drive: (byRoom, ms) => sendAtRate(byRoom, C.fanRate, ms),
   });
 }
 
 /** (c) 100 rooms x 10 sockets, 500 msg/s in total. */
-function scenarioRooms(srv) {
-  return fanoutRun(srv, {
+function scenarioRooms(srvs) {
+  return fanoutRun(srvs, {
     rooms: C.roomsN,
     perRoom: C.roomsSockets,
     users: C.roomsSockets,
-    warm: (byRoom) => sendAtRate(byRoom, C.roomsRate, C.warmMs),
-    drive: (byRoom) => sendAtRate(byRoom, C.roomsRate, C.ms),
+    drive: (byRoom, ms) => sendAtRate(byRoom, C.roomsRate, ms),
   });
 }
 
@@ -1037,13 +1120,12 @@ function saturate(byRoom, senders, ms) {
 }
 
 /** (d) one room x 200 sockets, senders as fast as the server acks. */
-function scenarioSaturation(srv) {
-  return fanoutRun(srv, {
+function scenarioSaturation(srvs) {
+  return fanoutRun(srvs, {
     rooms: 1,
     perRoom: C.satSockets,
     users: C.satSockets,
-    warm: (byRoom) => saturate(byRoom, C.satSenders, C.warmMs),
-    drive: (byRoom) => saturate(byRoom, C.satSenders, C.ms),
+    drive: (byRoom, ms) => saturate(byRoom, C.satSenders, ms),
   });
 }
 
@@ -1057,14 +1139,15 @@ async function scenarioIdle(srv) {
   try {
     // Warm-up: open and close a few hundred so code paths and pools exist before "before".
     const nWarm = Math.min(500, Math.ceil(C.idleN / 5));
-    const warm = await connectAll(srv.port, Array.from({ length: nWarm }, (_, i) => spec(i)));
+    const meter = newMeter();
+    const warm = await connectAll(srv.port, Array.from({ length: nWarm }, (_, i) => spec(i)), meter);
     await closeAll(warm);
     await sleep(C.settleMs);
     const heap0 = await insp.gcAndHeap();
     const rss0 = rssBytes(srv.pid);
-    const clients = await connectAll(srv.port, Array.from({ length: C.idleN }, (_, i) => spec(i)));
+    const clients = await connectAll(srv.port, Array.from({ length: C.idleN }, (_, i) => spec(i)), meter);
     try {
-      await quiet();
+      await quiet(meter);
       await sleep(C.settleMs);
       const heap1 = await insp.gcAndHeap();
       const rss1 = rssBytes(srv.pid);
@@ -1084,17 +1167,24 @@ async function scenarioIdle(srv) {
 }
 
 const SCENARIO = {
-  rest: { title: '(a) REST', run: scenarioRest },
-  fanout: { title: `(b) 1 room x ${C.fanSockets} sockets, ${C.fanRate} msg/s`, run: scenarioFanout },
+  rest: { title: '(a) REST', run: scenarioRest, paired: true },
+  fanout: {
+    title: `(b) 1 room x ${C.fanSockets} sockets, ${C.fanRate} msg/s`,
+    run: scenarioFanout,
+    paired: true,
+  },
   rooms: {
     title: `(c) ${C.roomsN} rooms x ${C.roomsSockets} sockets, ${C.roomsRate} msg/s total`,
     run: scenarioRooms,
+    paired: true,
   },
   saturation: {
     title: `(d) 1 room x ${C.satSockets} sockets, saturation (${C.satSenders} senders, 1 in flight each)`,
     run: scenarioSaturation,
+    paired: true,
   },
-  idle: { title: `(e) ${C.idleN} idle sockets`, run: scenarioIdle, inspect: true },
+  // A memory figure: each server on its own (run(srvs) takes one server at a time).
+  idle: { title: `(e) ${C.idleN} idle sockets`, run: async ([srv]) => [await scenarioIdle(srv)], inspect: true },
 };
 
 /** The idle scenario forces GCs through the inspector; with BENCH_ALLOC_DIR the fan-out ones sample allocations. */
@@ -1105,8 +1195,10 @@ const FIGURES = {
   rest: [
     ['post_rps', 'POST message req/s', 0],
     ['post_cpu_us', 'POST message CPU µs/req', 1, { max: 1.3 }],
+    ['post_main_cpu_us', '… of it on the main thread', 1],
     ['get_rps', 'GET 50 messages req/s', 0],
     ['get_cpu_us', 'GET 50 messages CPU µs/req', 1, { max: 1.3 }],
+    ['get_main_cpu_us', '… of it on the main thread', 1],
     ['post_fixed_rps', `POST at ${C.restRate}/s offered: req/s`, 0],
     ['post_fixed_cpu_us', `POST at ${C.restRate}/s offered: CPU µs/req`, 1],
     ['get_fixed_rps', `GET at ${C.restRate}/s offered: req/s`, 0],
@@ -1118,6 +1210,7 @@ const FIGURES = {
   ],
   fanout: [
     ['cpu_us_per_delivery', 'CPU µs/delivery', 2, { max: 1.0 }],
+    ['main_cpu_us_per_delivery', '… of it on the main thread', 2],
     ['p50_ms', 'latency p50 ms', 2],
     ['p99_ms', 'latency p99 ms', 2, { max: 1.2 }],
     ['deliveries_per_s', 'deliveries/s', 0],
@@ -1125,6 +1218,7 @@ const FIGURES = {
   ],
   rooms: [
     ['cpu_us_per_delivery', 'CPU µs/delivery', 2, { max: 1.1 }],
+    ['main_cpu_us_per_delivery', '… of it on the main thread', 2],
     ['p50_ms', 'latency p50 ms', 2],
     ['p99_ms', 'latency p99 ms', 2],
     ['deliveries_per_s', 'deliveries/s', 0],
@@ -1256,31 +1350,40 @@ async function main() {
   console.log(`redis-server pid ${redis.pid} on port ${redis.port} (no persistence)`);
   const results = {};
   for (const s of SCENARIOS) results[s] = { parley: [], baseline: [] };
-  // Sessions: one server start each. Fresh server per scenario run (default), or with
-  // REUSE one server per pair and kind running every scenario in turn. Within a pair the
-  // server that goes first alternates.
-  const sessions = [];
+  // Sessions: the servers started together, and the scenarios they run. A fresh start per
+  // scenario run (default), or with REUSE one start per pair for every scenario. With
+  // INTERLEAVE both servers of a pair run at once and take turns slice by slice (see
+  // sliceOrder); otherwise one runs its whole measurement, then the other. Within a pair
+  // the server that goes first alternates.
   const orderOf = (pair) => (pair % 2 === 0 ? ['parley', 'baseline'] : ['baseline', 'parley']).filter((k) => SERVERS.includes(k));
-  if (REUSE) {
-    for (let pair = 0; pair < PAIRS; pair++) for (const kind of orderOf(pair)) sessions.push({ pair, kind, scenarios: SCENARIOS });
-  } else {
-    for (const s of SCENARIOS) {
-      for (let pair = 0; pair < PAIRS; pair++) for (const kind of orderOf(pair)) sessions.push({ pair, kind, scenarios: [s] });
-    }
+  const together = INTERLEAVE && SERVERS.length === 2;
+  const sessions = [];
+  const addPair = (pair, scenarios) => {
+    if (together && scenarios.some((s) => SCENARIO[s].paired)) sessions.push({ pair, kinds: orderOf(pair), scenarios });
+    else for (const kind of orderOf(pair)) sessions.push({ pair, kinds: [kind], scenarios });
+  };
+  for (const s of REUSE ? [SCENARIOS] : SCENARIOS.map((x) => [x])) {
+    for (let pair = 0; pair < PAIRS; pair++) addPair(pair, s);
   }
-  const runOnce = async (s, srv, pair, kind) => {
-    const t0 = performance.now();
+  /** One scenario on the session's servers: together when it is a paired one, else one after the other. */
+  const runScenario = async (s, srvs, pair) => {
     currentScenario = s;
-    try {
-      const r = await SCENARIO[s].run(srv);
-      r.seconds = (performance.now() - t0) / 1000;
-      return r;
-    } catch (err) {
-      console.log(`[${s}] pair ${pair + 1}/${PAIRS} ${kind}: FAILED ${err.message}`);
-      const out = srv.output().trim();
-      if (out) console.log(out.split('\n').slice(-15).join('\n'));
-      return undefined;
+    const out = new Map();
+    for (const group of SCENARIO[s].paired ? [srvs] : srvs.map((x) => [x])) {
+      const t0 = performance.now();
+      try {
+        const rs = await SCENARIO[s].run(group);
+        const seconds = (performance.now() - t0) / 1000;
+        group.forEach((srv, i) => out.set(srv.kind, { ...rs[i], seconds }));
+      } catch (err) {
+        console.log(`[${s}] pair ${pair + 1}/${PAIRS} ${group.map((g) => g.kind).join('+')}: FAILED ${err.message}`);
+        for (const srv of group) {
+          const text = srv.output().trim();
+          if (text) console.log(`${srv.kind}:\n${text.split('\n').slice(-15).join('\n')}`);
+        }
+      }
     }
+    return out;
   };
   const show = (s, pair, kind, r, suffix = '') => {
     const brief = FIGURES[s]
@@ -1289,47 +1392,65 @@ async function main() {
       .join(', ');
     console.log(`[${s}] pair ${pair + 1}/${PAIRS} ${kind} (${r.seconds.toFixed(1)} s)${suffix}: ${brief}`);
   };
+  const startAll = async (kinds, scenarios) => {
+    const srvs = [];
+    try {
+      for (const kind of kinds) {
+        srvs.push(
+          await startServer(kind, redis, { inspect: scenarios.some(needsInspector), label: scenarios.join('+') }),
+        );
+      }
+    } catch (err) {
+      for (const srv of srvs) await srv.stop();
+      throw err;
+    }
+    return srvs;
+  };
   try {
-    for (const { pair, kind, scenarios } of sessions) {
+    for (const { pair, kinds, scenarios } of sessions) {
       if (!REUSE) {
-        // Fresh server per run: a disturbed run is repeated on a fresh server.
+        // Fresh servers per run: a disturbed run is repeated on fresh servers.
         const s = scenarios[0];
         let best;
+        let bestBg = Infinity;
         for (let attempt = 0; attempt <= RETRIES; attempt++) {
           await waitQuiet(s);
           const tAttempt = performance.now();
           await redisCmd(redis.port, 'FLUSHALL');
-          const srv = await startServer(kind, redis, { inspect: needsInspector(s), label: s });
-          let r;
+          const srvs = await startAll(kinds, scenarios);
+          let out;
           try {
-            r = await runOnce(s, srv, pair, kind);
+            out = await runScenario(s, srvs, pair);
           } finally {
-            await srv.stop();
+            for (const srv of srvs) await srv.stop();
           }
-          if (r && (!best || disturbance(r) < disturbance(best))) best = r;
-          const bg = disturbance(r);
-          if (r) show(s, pair, kind, r, attempt > 0 ? ` [attempt ${attempt + 1}]` : '');
+          const complete = kinds.every((k) => out.has(k));
+          const bg = complete ? Math.max(...kinds.map((k) => disturbance(out.get(k)))) : Infinity;
+          if (complete && (!best || bg < bestBg)) [best, bestBg] = [out, bg];
+          for (const kind of kinds) if (out.has(kind)) show(s, pair, kind, out.get(kind), attempt > 0 ? ` [attempt ${attempt + 1}]` : '');
           if (attempt > 0) spendExtra(s, performance.now() - tAttempt);
           const retry = bg > MAX_BG && attempt < RETRIES && extraLeft(s);
-          if (!retry) break;
+          if (!retry) {
+            if (!best) best = out;
+            break;
+          }
           console.log(`  (other CPU ${bg === Infinity ? '?' : bg.toFixed(0)}% > ${MAX_BG}%: repeating this run)`);
         }
-        results[s][kind][pair] = best;
+        for (const kind of kinds) results[s][kind][pair] = best.get(kind);
         continue;
       }
       await redisCmd(redis.port, 'FLUSHALL');
-      const srv = await startServer(kind, redis, {
-        inspect: scenarios.some(needsInspector),
-        label: scenarios.join('+'),
-      });
+      const srvs = await startAll(kinds, scenarios);
       try {
         for (const s of scenarios) {
-          const r = await runOnce(s, srv, pair, kind);
-          results[s][kind][pair] = r;
-          if (r) show(s, pair, kind, r);
+          const out = await runScenario(s, srvs, pair);
+          for (const kind of kinds) {
+            results[s][kind][pair] = out.get(kind);
+            if (out.has(kind)) show(s, pair, kind, out.get(kind));
+          }
         }
       } finally {
-        await srv.stop();
+        for (const srv of srvs) await srv.stop();
       }
     }
   } finally {
