@@ -16,8 +16,10 @@
 // through the inspector into dir/<n>-<server>-<scenario>[-post|-get].heapprofile; summarise with
 // bench/alloc-summary.mjs),
 // BENCH_PARLEY_DIST=dir (measure that build of Parley instead of dist/, e.g. to compare two builds),
-// BENCH_REUSE=1 (one server start per pair and server for all scenarios; the default
-// with BENCH_QUICK=1, otherwise every scenario run gets a fresh server).
+// BENCH_REUSE=1 (one server start per pair for all scenarios; the default with BENCH_QUICK=1,
+// otherwise every scenario run gets fresh servers), BENCH_INTERLEAVE=0 (one server's whole run,
+// then the other's, instead of the two taking turns in slices), BENCH_SLICES=n (slices per server
+// in each measured window, default 10).
 //
 // The servers under test run pinned to CPU 1 (`taskset -c 1`); this load generator and
 // redis-server run on CPU 0. All traffic goes to 127.0.0.1. Every loop is bounded in
