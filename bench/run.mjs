@@ -897,6 +897,32 @@ async function allocSampler(srv, part = '') {
  */
 const sliceOrder = (sides, i) => (i % 2 === 0 ? sides : [...sides].reverse());
 
+/**
+ * One measured window for every side (`{ srv }`, one per server): `run(side, ms)` does one
+ * slice's traffic and resolves with the counts to add up. Around each slice the server's
+ * CPU (all threads, main thread) and the other load on the machine are read. Leaves the
+ * sums in `side.acc`: `all`, `main` (CPU µs), `bg` (the most other CPU %) and `run`'s counts.
+ */
+async function measureSlices(sides, window, run) {
+  for (const side of sides) side.acc = { all: 0, main: 0, bg: 0 };
+  const ms = C.ms / SLICES;
+  for (let i = 0; i < SLICES; i++) {
+    for (const side of sliceOrder(sides, i)) {
+      const { srv, acc } = side;
+      const bg = cpuMeter(srv.pid);
+      const cpu0 = serverCpu(srv.pid);
+      const w0 = monoUs();
+      const counts = await run(side, ms);
+      const cpu = cpuSince(srv.pid, cpu0);
+      markWindow(`${window}@${srv.kind}`, w0);
+      acc.bg = Math.max(acc.bg, bg());
+      acc.all += cpu.all;
+      acc.main += cpu.main;
+      for (const [k, v] of Object.entries(counts)) acc[k] = (acc[k] ?? 0) + v;
+    }
+  }
+}
+
 /** (a) REST: POST a message and GET the last 50, fixed concurrency, keep-alive. */
 async function scenarioRest(srvs) {
   const sides = [];
@@ -913,7 +939,6 @@ async function scenarioRest(srvs) {
     sides.push({ srv, room, reqs: { post, get }, out: {} });
   }
   const opts = { concurrency: C.restConcurrency, maxRequests: 5_000_000 };
-  const sliceMs = C.ms / SLICES;
   // Saturated (32 in flight, as fast as the server answers), then at a fixed offered rate.
   for (const [name, kind, rate] of [
     ['post', 'post', 0],
@@ -923,27 +948,12 @@ async function scenarioRest(srvs) {
   ]) {
     for (const side of sides) {
       await httpLoad(side.srv.port, side.reqs[kind], { ...opts, rate, durationMs: C.warmMs });
-      side.acc = { all: 0, main: 0, ok: 0, bad: 0, errors: 0, ms: 0, bg: 0 };
       side.alloc = ALLOC_DIR && rate === 0 ? await allocSampler(side.srv, name) : undefined;
     }
-    for (let i = 0; i < SLICES; i++) {
-      for (const side of sliceOrder(sides, i)) {
-        const { srv, acc } = side;
-        const bg = cpuMeter(srv.pid);
-        const cpu0 = serverCpu(srv.pid);
-        const w0 = monoUs();
-        const r = await httpLoad(srv.port, side.reqs[kind], { ...opts, rate, durationMs: sliceMs });
-        const cpu = cpuSince(srv.pid, cpu0);
-        markWindow(`${name.replace('_fixed', ':fixed')}@${srv.kind}`, w0);
-        acc.bg = Math.max(acc.bg, bg());
-        acc.all += cpu.all;
-        acc.main += cpu.main;
-        acc.ok += r.ok;
-        acc.bad += r.bad;
-        acc.errors += r.errors;
-        acc.ms += r.elapsedMs;
-      }
-    }
+    await measureSlices(sides, name.replace('_fixed', ':fixed'), async (side, ms) => {
+      const r = await httpLoad(side.srv.port, side.reqs[kind], { ...opts, rate, durationMs: ms });
+      return { ok: r.ok, bad: r.bad, errors: r.errors, ms: r.elapsedMs };
+    });
     for (const { acc, alloc, out } of sides) {
       const n = acc.ok + acc.bad;
       await alloc?.stop({ requests: n });
@@ -993,35 +1003,18 @@ async function fanoutRun(srvs, { rooms, perRoom, users, drive }) {
       await drain(side.clients, warmSent, C.drainMs);
       await quiet(side.m);
       resetCounters(side.clients, side.m);
-      side.m.unexpectedCloses = 0;
-      side.acc = { all: 0, main: 0, ms: 0, sendMs: 0, lg: 0, bg: 0 };
       side.alloc = ALLOC_DIR ? await allocSampler(side.srv) : undefined;
     }
-    const sliceMs = C.ms / SLICES;
-    for (let i = 0; i < SLICES; i++) {
-      for (const side of sliceOrder(sides, i)) {
-        const { srv, acc } = side;
-        const bg = cpuMeter(srv.pid);
-        const lg0 = process.cpuUsage();
-        const cpu0 = serverCpu(srv.pid);
-        const w0 = monoUs();
-        const t0 = performance.now();
-        const sent = await drive(side.byRoom, sliceMs);
-        const tSent = performance.now();
-        for (let r = 0; r < rooms; r++) side.sent[r] += sent[r];
-        await drain(side.clients, side.sent, C.drainMs);
-        const t1 = performance.now();
-        const cpu = cpuSince(srv.pid, cpu0);
-        markWindow(`@${srv.kind}`, w0);
-        const lg = process.cpuUsage(lg0);
-        acc.bg = Math.max(acc.bg, bg());
-        acc.all += cpu.all;
-        acc.main += cpu.main;
-        acc.ms += t1 - t0;
-        acc.sendMs += tSent - t0;
-        acc.lg += lg.user + lg.system;
-      }
-    }
+    await measureSlices(sides, '', async (side, ms) => {
+      const lg0 = process.cpuUsage();
+      const t0 = performance.now();
+      const sent = await drive(side.byRoom, ms);
+      const tSent = performance.now();
+      for (let r = 0; r < rooms; r++) side.sent[r] += sent[r];
+      await drain(side.clients, side.sent, C.drainMs);
+      const lg = process.cpuUsage(lg0);
+      return { ms: performance.now() - t0, sendMs: tSent - t0, lg: lg.user + lg.system };
+    });
     const results = [];
     for (const { m, clients, sent, acc, alloc } of sides) {
       const t = tally(clients, sent);
