@@ -20,6 +20,7 @@ import http from 'node:http';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { WebSocket, WebSocketServer } from 'ws';
+import { pathToFileURL } from 'node:url';
 
 const int = (name, dflt) => {
   const v = process.env[name];
@@ -609,6 +610,11 @@ function shutdown() {
 process.once('SIGTERM', shutdown);
 process.once('SIGINT', shutdown);
 
-server.listen(PORT, HOST, () => {
-  process.stdout.write(`baseline listening on http://${HOST}:${PORT}\n`);
-});
+// Run as a script: listen. Imported (bench/nest-floor-server.mjs): the same handlers' parts, no listening.
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  server.listen(PORT, HOST, () => {
+    process.stdout.write(`baseline listening on http://${HOST}:${PORT}\n`);
+  });
+}
+
+export { HOST, HttpError, K, PORT, USERNAME, codePoints, knownRooms, knownUsers, newId, now, pageParams, redis, roomExists, sendMessage, throttle };

@@ -16,6 +16,8 @@
 // through the inspector into dir/<n>-<server>-<scenario>[-post|-get].heapprofile; summarise with
 // bench/alloc-summary.mjs),
 // BENCH_PARLEY_DIST=dir (measure that build of Parley instead of dist/, e.g. to compare two builds),
+// BENCH_PARLEY_MAIN=script / BENCH_BASELINE_MAIN=script (another server script in Parley's / the
+// baseline's place, e.g. bench/nest-floor-server.mjs: NestJS + Fastify serving the baseline's handlers),
 // BENCH_REUSE=1 (one server start per pair for all scenarios; the default with BENCH_QUICK=1,
 // otherwise every scenario run gets fresh servers), BENCH_INTERLEAVE=0 (one server's whole run,
 // then the other's, instead of the two taking turns in slices), BENCH_SLICES=n (slices per server
@@ -41,8 +43,13 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const DIST = process.env.BENCH_PARLEY_DIST ? resolve(process.env.BENCH_PARLEY_DIST) : join(ROOT, 'dist');
 /** Parley runs from a private snapshot of dist/ (taken at start), so a rebuild during the run cannot break it. */
 const SNAPSHOT = join(ROOT, 'bench', `.dist-snapshot-${process.pid}`);
-const MAIN = join(SNAPSHOT, 'main.js');
-const BASELINE = join(ROOT, 'bench', 'baseline-server.mjs');
+/** Another server script in Parley's place (BENCH_PARLEY_MAIN, e.g. bench/nest-floor-server.mjs): no snapshot, no build. */
+const PARLEY_SCRIPT = process.env.BENCH_PARLEY_MAIN ? resolve(process.env.BENCH_PARLEY_MAIN) : '';
+const MAIN = PARLEY_SCRIPT || join(SNAPSHOT, 'main.js');
+/** The comparison server: the baseline, or another server script in its place (BENCH_BASELINE_MAIN). */
+const BASELINE = process.env.BENCH_BASELINE_MAIN
+  ? resolve(process.env.BENCH_BASELINE_MAIN)
+  : join(ROOT, 'bench', 'baseline-server.mjs');
 
 const envInt = (name, dflt) => {
   const v = process.env[name];
@@ -1318,7 +1325,9 @@ function report(results) {
 // ------------------------------------------------------------------------------ main
 
 async function main() {
-  if (SERVERS.includes('parley')) {
+  if (SERVERS.includes('parley') && PARLEY_SCRIPT) {
+    console.log(`Parley's place: ${relative(ROOT, PARLEY_SCRIPT)}; the baseline's place: ${relative(ROOT, BASELINE)}`);
+  } else if (SERVERS.includes('parley')) {
     if (!existsSync(join(DIST, 'main.js'))) {
       if (process.env.BENCH_PARLEY_DIST) throw new Error(`${join(DIST, 'main.js')} is missing (BENCH_PARLEY_DIST)`);
       console.log('dist/main.js missing: running npm run build');
@@ -1328,6 +1337,7 @@ async function main() {
     cleanups.push(() => rmSync(SNAPSHOT, { recursive: true, force: true }));
     cpSync(DIST, SNAPSHOT, { recursive: true });
     console.log(`Parley: snapshot of ${relative(ROOT, DIST)}/ built ${statSync(join(DIST, 'main.js')).mtime.toISOString()}`);
+    if (process.env.BENCH_BASELINE_MAIN) console.log(`the baseline's place: ${relative(ROOT, BASELINE)}`);
   }
   const cpuModel = os.cpus()[0]?.model ?? 'unknown';
   console.log(`Parley benchmark ${new Date().toISOString()}${QUICK ? '  [QUICK smoke run]' : ''}`);
