@@ -1,5 +1,5 @@
 import type { Env } from '../../src/config/env.schema.js';
-import { COMMAND_TIMEOUT_MS, createRedisClient, waitUntilReady } from '../../src/storage/redis.client.js';
+import { COMMAND_TIMEOUT_MS, createRedisClient, waitingCommands, waitUntilReady } from '../../src/storage/redis.client.js';
 import type { RedisClient } from '../../src/storage/storage.tokens.js';
 import { type RedisServer, startRedis } from '../support/redis-server.js';
 
@@ -52,5 +52,39 @@ describe('createRedisClient', () => {
       process.kill(redis.pid, 'SIGCONT');
     }
     await expect(client.get('stall')).resolves.toBe('answered');
+  });
+
+  it('holds no answered command: every reply unlinks its command from the timeout list', async () => {
+    const replies = await Promise.all(Array.from({ length: 500 }, (_, i) => client.incr(`count:${i % 7}`)));
+    expect(replies).toHaveLength(500);
+    expect(waitingCommands()).toBe(0);
+  });
+
+  it('fails every command in flight when Redis stops answering, each within 2 s, and recovers', async () => {
+    const other = createRedisClient({ REDIS_URL: redis.url } as Env, 'redis-client-spec-2');
+    try {
+      if (!(await waitUntilReady(other, 5000))) throw new Error(`no connection to ${redis.url}`);
+      process.kill(redis.pid, 'SIGSTOP');
+      let outcomes: PromiseSettledResult<unknown>[];
+      const started = Date.now();
+      try {
+        outcomes = await Promise.allSettled([
+          ...Array.from({ length: 50 }, () => client.get('stall')),
+          ...Array.from({ length: 50 }, () => other.get('stall')),
+        ]);
+      } finally {
+        process.kill(redis.pid, 'SIGCONT');
+      }
+      const took = Date.now() - started;
+      expect(outcomes.map((o) => (o.status === 'rejected' ? String(o.reason) : 'answered'))).toEqual(
+        Array.from({ length: 100 }, () => 'Error: Command timed out'),
+      );
+      expect(took).toBeGreaterThanOrEqual(COMMAND_TIMEOUT_MS);
+      expect(took).toBeLessThan(2000);
+      expect(waitingCommands()).toBe(0);
+      await expect(other.get('stall')).resolves.toBe('answered');
+    } finally {
+      other.disconnect();
+    }
   });
 });
