@@ -320,6 +320,42 @@ async function listOf(idsKey, dataKey, query) {
 
 const USERNAME = /^[A-Za-z0-9_.-]{3,32}$/;
 
+// The REST operations, from a parsed body or query string to the answer's JSON text
+// (also served by bench/nest-floor-server.mjs).
+async function createRoom(body) {
+  if (typeof body.name !== 'string') throw new HttpError(400, 'name must be a string');
+  const name = body.name.trim();
+  const n = codePoints(name);
+  if (n < 1 || n > 100) throw new HttpError(400, 'name must be 1-100 characters after trimming');
+  const roomId = newId();
+  const room = JSON.stringify({ id: roomId, name, created_at: now() });
+  await redis.multi().hset(K.roomsData, roomId, room).rpush(K.roomsIds, roomId).exec();
+  knownRooms.add(roomId);
+  return room;
+}
+
+async function createUser(body) {
+  if (typeof body.username !== 'string' || !USERNAME.test(body.username)) {
+    throw new HttpError(400, 'username must be 3-32 characters of A-Z a-z 0-9 _ . -');
+  }
+  const user = { id: newId(), username: body.username, created_at: now() };
+  const json = JSON.stringify(user);
+  const ok = await redis.bCreateUser(K.usersNames, K.usersData, K.usersIds, user.username.toLowerCase(), user.id, json);
+  if (ok !== 1) throw new HttpError(409, 'Username already taken');
+  knownUsers.add(user.id);
+  return json;
+}
+
+const postMessage = (roomId, body) =>
+  sendMessage(roomId, body.user_id, body.content, body.type === undefined ? 'text' : body.type);
+
+async function listMessages(roomId, query) {
+  const { limit } = pageParams(query, 50, 200);
+  if (!(await roomExists(roomId))) throw new HttpError(404, 'Room not found');
+  const r = await redis.bRange(K.seq(roomId), K.msgs(roomId), limit);
+  return `[${r.slice(2).join(',')}]`;
+}
+
 async function route(req, res) {
   const url = req.url ?? '/';
   const q = url.indexOf('?');
@@ -339,16 +375,7 @@ async function route(req, res) {
     if (id === undefined || id === '') {
       if (method === 'GET') return reply(res, 200, await listOf(K.roomsIds, K.roomsData, query), rl);
       if (method === 'POST') {
-        const body = await readJson(req);
-        if (typeof body.name !== 'string') throw new HttpError(400, 'name must be a string');
-        const name = body.name.trim();
-        const n = codePoints(name);
-        if (n < 1 || n > 100) throw new HttpError(400, 'name must be 1-100 characters after trimming');
-        const roomId = newId();
-        const room = JSON.stringify({ id: roomId, name, created_at: now() });
-        await redis.multi().hset(K.roomsData, roomId, room).rpush(K.roomsIds, roomId).exec();
-        knownRooms.add(roomId);
-        return reply(res, 200, room, rl);
+        return reply(res, 200, await createRoom(await readJson(req)), rl);
       }
     } else if (sub2 === undefined) {
       if (method === 'GET') {
@@ -359,32 +386,15 @@ async function route(req, res) {
     } else if (sub2 === 'messages') {
       const roomId = decodeURIComponent(id);
       if (method === 'POST') {
-        const body = await readJson(req);
-        const json = await sendMessage(roomId, body.user_id, body.content, body.type === undefined ? 'text' : body.type);
-        return reply(res, 200, json, rl);
+        return reply(res, 200, await postMessage(roomId, await readJson(req)), rl);
       }
-      if (method === 'GET') {
-        const { limit } = pageParams(query, 50, 200);
-        if (!(await roomExists(roomId))) throw new HttpError(404, 'Room not found');
-        const r = await redis.bRange(K.seq(roomId), K.msgs(roomId), limit);
-        return reply(res, 200, `[${r.slice(2).join(',')}]`, rl);
-      }
+      if (method === 'GET') return reply(res, 200, await listMessages(roomId, query), rl);
     }
   } else if (a === 'users' && sub2 === undefined) {
     if (id === undefined || id === '') {
       if (method === 'GET') return reply(res, 200, await listOf(K.usersIds, K.usersData, query), rl);
       if (method === 'POST') {
-        const body = await readJson(req);
-        if (typeof body.username !== 'string' || !USERNAME.test(body.username)) {
-          throw new HttpError(400, 'username must be 3-32 characters of A-Z a-z 0-9 _ . -');
-        }
-        const user = { id: newId(), username: body.username, created_at: now() };
-        const json = JSON.stringify(user);
-        const ok = await redis.bCreateUser(K.usersNames, K.usersData, K.usersIds, user.username.toLowerCase(),
-          user.id, json);
-        if (ok !== 1) throw new HttpError(409, 'Username already taken');
-        knownUsers.add(user.id);
-        return reply(res, 200, json, rl);
+        return reply(res, 200, await createUser(await readJson(req)), rl);
       }
     } else if (method === 'GET') {
       const json = await redis.hget(K.usersData, decodeURIComponent(id));
@@ -610,11 +620,11 @@ function shutdown() {
 process.once('SIGTERM', shutdown);
 process.once('SIGINT', shutdown);
 
-// Run as a script: listen. Imported (bench/nest-floor-server.mjs): the same handlers' parts, no listening.
+// Run as a script: listen. Imported (bench/nest-floor-server.mjs): the same operations, no listening.
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   server.listen(PORT, HOST, () => {
     process.stdout.write(`baseline listening on http://${HOST}:${PORT}\n`);
   });
 }
 
-export { HOST, HttpError, K, PORT, USERNAME, codePoints, knownRooms, knownUsers, newId, now, pageParams, redis, roomExists, sendMessage, throttle };
+export { HOST, HttpError, PORT, createRoom, createUser, listMessages, postMessage, throttle };

@@ -1,7 +1,8 @@
-// The framework's floor, for comparison only: the baseline's own REST handlers
-// (bench/baseline-server.mjs: the same rate-limit script, validation, existence checks
-// and store script) served by NestJS on the Fastify adapter, as Parley is, and nothing
-// else: one controller, no guards, pipes, interceptors, hooks, CORS, metrics or logger.
+// The framework's floor, for comparison only: the baseline's own REST operations,
+// imported from bench/baseline-server.mjs (the same rate-limit script, validation,
+// existence checks and store script), served by NestJS on the Fastify adapter, as Parley
+// is, and nothing else: one controller, no guards, pipes, interceptors, hooks, CORS,
+// metrics or logger.
 // What this server costs over the baseline is what NestJS + Fastify cost on their own;
 // what Parley costs over this server is Parley's own layers. REST only (the routes the
 // bench's REST scenario uses, plus /health); no WebSocket.
@@ -14,25 +15,9 @@
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
 import { NestFactory } from '@nestjs/core';
-import { Body, Controller, Get, HttpCode, HttpException, Module, Param, Post, Query, Req, Res } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, HttpException, Module, Param, Post, Req, Res } from '@nestjs/common';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
-import {
-  HOST,
-  HttpError,
-  K,
-  PORT,
-  USERNAME,
-  codePoints,
-  knownRooms,
-  knownUsers,
-  newId,
-  now,
-  pageParams,
-  redis,
-  roomExists,
-  sendMessage,
-  throttle,
-} from './baseline-server.mjs';
+import { HOST, HttpError, PORT, createRoom, createUser, listMessages, postMessage, throttle } from './baseline-server.mjs';
 
 /** The baseline's per-request part: the rate-limit script, its headers, a request id; its errors as Nest's. */
 async function answer(req, res, work) {
@@ -52,53 +37,27 @@ async function answer(req, res, work) {
   }
 }
 
+/** The baseline's REST operations (JSON bodies parsed by Fastify, as Parley's are). */
 class FloorController {
   health() {
     return { status: 'ok' };
   }
 
   createRoom(body, req, res) {
-    return answer(req, res, async () => {
-      if (typeof body?.name !== 'string') throw new HttpError(400, 'name must be a string');
-      const name = body.name.trim();
-      const n = codePoints(name);
-      if (n < 1 || n > 100) throw new HttpError(400, 'name must be 1-100 characters after trimming');
-      const roomId = newId();
-      const room = JSON.stringify({ id: roomId, name, created_at: now() });
-      await redis.multi().hset(K.roomsData, roomId, room).rpush(K.roomsIds, roomId).exec();
-      knownRooms.add(roomId);
-      return room;
-    });
+    return answer(req, res, () => createRoom(body ?? {}));
   }
 
   createUser(body, req, res) {
-    return answer(req, res, async () => {
-      if (typeof body?.username !== 'string' || !USERNAME.test(body.username)) {
-        throw new HttpError(400, 'username must be 3-32 characters of A-Z a-z 0-9 _ . -');
-      }
-      const user = { id: newId(), username: body.username, created_at: now() };
-      const json = JSON.stringify(user);
-      const ok = await redis.bCreateUser(K.usersNames, K.usersData, K.usersIds, user.username.toLowerCase(), user.id, json);
-      if (ok !== 1) throw new HttpError(409, 'Username already taken');
-      knownUsers.add(user.id);
-      return json;
-    });
+    return answer(req, res, () => createUser(body ?? {}));
   }
 
   send(roomId, body, req, res) {
-    return answer(req, res, () =>
-      sendMessage(roomId, body?.user_id, body?.content, body?.type === undefined ? 'text' : body.type),
-    );
+    return answer(req, res, () => postMessage(roomId, body ?? {}));
   }
 
   list(roomId, req, res) {
-    return answer(req, res, async () => {
-      const q = req.url.indexOf('?');
-      const { limit } = pageParams(q < 0 ? '' : req.url.slice(q + 1), 50, 200);
-      if (!(await roomExists(roomId))) throw new HttpError(404, 'Room not found');
-      const r = await redis.bRange(K.seq(roomId), K.msgs(roomId), limit);
-      return `[${r.slice(2).join(',')}]`;
-    });
+    const q = req.url.indexOf('?');
+    return answer(req, res, () => listMessages(roomId, q < 0 ? '' : req.url.slice(q + 1)));
   }
 }
 
