@@ -78,8 +78,9 @@ export class MessagesService {
     ) {
       throw DomainError.validation(`client_msg_id must be a string of 1-${CLIENT_MSG_ID_MAX} characters`);
     }
-    await this.rooms.assertExists(input.roomId);
-    await this.users.assertExists(userId);
+    // Known ids (the common case) cost no promise and no await on the message path.
+    if (!this.rooms.isKnown(input.roomId)) await this.rooms.assertExists(input.roomId);
+    if (!this.users.isKnown(userId)) await this.users.assertExists(userId);
     const result = await this.messages.append({
       roomId: input.roomId,
       userId,
@@ -93,7 +94,7 @@ export class MessagesService {
 
   /** GET /messages: the last `limit`, or the page just before / after a message id. Oldest first. */
   async list(roomId: string, query: PageQuery): Promise<MessagePage> {
-    await this.rooms.assertExists(roomId);
+    if (!this.rooms.isKnown(roomId)) await this.rooms.assertExists(roomId);
     const { limit, before, after } = query;
     if (before !== undefined && after !== undefined) {
       throw DomainError.validation('before and after cannot be used together');

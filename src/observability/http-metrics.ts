@@ -23,10 +23,7 @@ export class HttpMetrics implements OnModuleInit {
     fastify.addHook('onResponse', (req: FastifyRequest, reply: FastifyReply, done: () => void) => {
       const route = req.routeOptions?.url ?? 'unmatched';
       // One observation: parley_http_requests_total is read from this histogram's count (MetricsService).
-      this.metrics.httpDuration.observe(
-        { method: req.method, route, status: String(reply.statusCode) },
-        reply.elapsedTime / 1000,
-      );
+      this.metrics.observeHttp(req.method, route, reply.statusCode, reply.elapsedTime / 1000);
       if (this.logger.isLevelEnabled('info')) {
         const q = req.url.indexOf('?');
         this.logger.info(

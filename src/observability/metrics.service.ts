@@ -1,17 +1,18 @@
 import { Injectable } from '@nestjs/common';
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import { ConnectionHub } from '../realtime/connection-hub.js';
 import { storageFailures } from '../storage/storage-errors.js';
+import { type HistogramSeries, LeanHistogram } from './lean-histogram.js';
 
 export type Transport = 'rest' | 'ws';
 
 const TRANSPORTS: readonly Transport[] = ['rest', 'ws'];
 
 /**
- * Prometheus metrics. Hot-path figures (frames delivered, messages stored, fan-out)
- * are plain counters kept where they happen and read at scrape time, so a message
- * or a delivery pays no label lookups: prom-client hashes the label set on every
- * `inc()` or `observe()`, about a microsecond per call.
+ * Prometheus metrics. Hot-path figures (frames delivered, messages stored) are plain
+ * counters kept where they happen and read at scrape time, and the two latency
+ * histograms are `LeanHistogram`s, so a message, a delivery or a request pays no label
+ * hashing: prom-client hashes the label set on every `inc()` or `observe()`.
  */
 @Injectable()
 export class MetricsService {
@@ -20,20 +21,22 @@ export class MetricsService {
   /** Messages stored (not repeats), by transport; read at scrape time. */
   private readonly stored: Record<Transport, number> = { rest: 0, ws: 0 };
 
-  readonly httpDuration = new Histogram({
-    name: 'parley_http_request_duration_seconds',
-    help: 'HTTP request latency, by method, route and status',
-    labelNames: ['method', 'route', 'status'] as const,
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
-    registers: [this.registry],
-  });
+  private readonly httpDuration = new LeanHistogram(
+    'parley_http_request_duration_seconds',
+    'HTTP request latency, by method, route and status',
+    [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    this.registry,
+  );
 
-  readonly fanOutDuration = new Histogram({
-    name: 'parley_fanout_duration_seconds',
-    help: 'Time for one room event to be written to every local socket of its room',
-    buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1],
-    registers: [this.registry],
-  });
+  /** The latency series of each method, route and status seen, by `method route status`. */
+  private readonly httpSeries = new Map<string, HistogramSeries>();
+
+  private readonly fanOutDuration = new LeanHistogram(
+    'parley_fanout_duration_seconds',
+    'Time for one room event to be written to every local socket of its room',
+    [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1],
+    this.registry,
+  );
 
   constructor(hub: ConnectionHub) {
     // The event-loop delay is sampled every 20 ms, not prom-client's default 10: its timer wakes
@@ -47,14 +50,11 @@ export class MetricsService {
       help: 'HTTP requests answered, by method, route and status',
       labelNames: ['method', 'route', 'status'] as const,
       registers: [this.registry],
-      async collect() {
-        const { values } = await httpDuration.get();
-        // Reset and refill in one synchronous step, after the await: scrapes at the same time
-        // must not add their counts on top of each other.
+      collect() {
+        // Reset and refill in one synchronous step: scrapes at the same time must not add
+        // their counts on top of each other.
         this.reset();
-        for (const v of values) {
-          if (v.metricName === 'parley_http_request_duration_seconds_count') this.inc(v.labels, v.value);
-        }
+        for (const { labels, count } of httpDuration.counts()) this.inc(labels, count);
       },
     });
     const stored = this.stored;
@@ -104,7 +104,19 @@ export class MetricsService {
         failuresSeen = storageFailures.count;
       },
     });
-    hub.observeFanOut((seconds) => this.fanOutDuration.observe(seconds));
+    const fanOut = this.fanOutDuration.series();
+    hub.observeFanOut((seconds) => this.fanOutDuration.observe(fanOut, seconds));
+  }
+
+  /** One HTTP answer: its latency, which also counts it in `parley_http_requests_total`. */
+  observeHttp(method: string, route: string, status: number, seconds: number): void {
+    const key = `${method} ${status} ${route}`;
+    let series = this.httpSeries.get(key);
+    if (series === undefined) {
+      series = this.httpDuration.series({ method, route, status: String(status) });
+      this.httpSeries.set(key, series);
+    }
+    this.httpDuration.observe(series, seconds);
   }
 
   /** One message stored (not a repeat), sent over `transport`. */

@@ -33,6 +33,11 @@ export class RoomsService {
     return room;
   }
 
+  /** Whether the room is known to exist without asking storage (the hot paths skip `assertExists` then). */
+  isKnown(id: string): boolean {
+    return this.known.has(id);
+  }
+
   /** Throws `RoomNotFound` unless the room exists; answered from memory once seen. */
   async assertExists(id: string): Promise<void> {
     if (this.known.has(id)) return;

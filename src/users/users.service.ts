@@ -32,6 +32,11 @@ export class UsersService {
     return user;
   }
 
+  /** Whether the user is known to exist without asking storage (the hot paths skip `assertExists` then). */
+  isKnown(id: string): boolean {
+    return this.known.has(id);
+  }
+
   /** Throws `UserNotFound` unless the user exists; answered from memory once seen. */
   async assertExists(id: string): Promise<void> {
     if (this.known.has(id)) return;

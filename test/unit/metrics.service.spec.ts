@@ -21,8 +21,8 @@ const MISSING = '{method="GET",route="/api/v1/rooms/:room_id",status="404"}';
 describe('MetricsService', () => {
   it('counts HTTP requests as the latency histogram counts them, per label set', async () => {
     const m = metrics();
-    for (let i = 0; i < 3; i++) m.httpDuration.observe({ method: 'POST', route: '/api/v1/rooms', status: '200' }, 0.002);
-    m.httpDuration.observe({ method: 'GET', route: '/api/v1/rooms/:room_id', status: '404' }, 0.0005);
+    for (let i = 0; i < 3; i++) m.observeHttp('POST', '/api/v1/rooms', 200, 0.002);
+    m.observeHttp('GET', '/api/v1/rooms/:room_id', 404, 0.0005);
     const text = parsePrometheus(await m.registry.metrics());
     expect(series(text, 'parley_http_requests_total')).toEqual({ [POSTED]: 3, [MISSING]: 1 });
     expect(series(text, 'parley_http_request_duration_seconds_count')).toEqual({ [POSTED]: 3, [MISSING]: 1 });
@@ -30,9 +30,9 @@ describe('MetricsService', () => {
 
   it('answers scrapes started together with the same counts, none added twice', async () => {
     const m = metrics();
-    m.httpDuration.observe({ method: 'POST', route: '/api/v1/rooms', status: '200' }, 0.002);
+    m.observeHttp('POST', '/api/v1/rooms', 200, 0.002);
     await m.registry.metrics();
-    m.httpDuration.observe({ method: 'POST', route: '/api/v1/rooms', status: '200' }, 0.002);
+    m.observeHttp('POST', '/api/v1/rooms', 200, 0.002);
     const answers = await Promise.all(Array.from({ length: 4 }, () => m.registry.metrics()));
     for (const text of answers) expect(series(parsePrometheus(text), 'parley_http_requests_total')).toEqual({ [POSTED]: 2 });
   });

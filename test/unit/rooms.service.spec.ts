@@ -94,6 +94,17 @@ describe(RoomsService.name, () => {
     it('throws RoomNotFound for an unknown room', async () => {
       await expect(rooms.assertExists('nope')).rejects.toMatchObject({ code: ErrorCode.RoomNotFound });
     });
+
+    it('knows a room without storage once created or found there, and never an unknown one', async () => {
+      const room = await rooms.create('Known');
+      expect(rooms.isKnown(room.id)).toBe(true);
+      const other = new RoomsService(repo);
+      expect(other.isKnown(room.id)).toBe(false);
+      await other.assertExists(room.id);
+      expect(other.isKnown(room.id)).toBe(true);
+      await expect(other.assertExists('nope')).rejects.toMatchObject({ code: ErrorCode.RoomNotFound });
+      expect(other.isKnown('nope')).toBe(false);
+    });
   });
 
   describe('list', () => {

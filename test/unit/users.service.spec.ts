@@ -92,6 +92,17 @@ describe(UsersService.name, () => {
       await expect(users.assertExists(user.id)).resolves.toBeUndefined();
       await expect(users.assertExists('nope')).rejects.toMatchObject({ code: ErrorCode.UserNotFound });
     });
+
+    it('knows a user without storage once created or found there, and never an unknown one', async () => {
+      const user = await users.create('bob');
+      expect(users.isKnown(user.id)).toBe(true);
+      const other = new UsersService(repo);
+      expect(other.isKnown(user.id)).toBe(false);
+      await other.assertExists(user.id);
+      expect(other.isKnown(user.id)).toBe(true);
+      await expect(other.assertExists('nope')).rejects.toMatchObject({ code: ErrorCode.UserNotFound });
+      expect(other.isKnown('nope')).toBe(false);
+    });
   });
 
   describe('list', () => {
