@@ -8,22 +8,13 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { AppModule } from './app.module.js';
 import { answerClientError } from './common/http/client-error.js';
+import { Cors } from './common/http/cors.js';
 import { drainRefusedBody } from './common/http/refused-body.js';
 import { type Env, parseTrustProxy } from './config/env.schema.js';
 import { ChatWsAdapter } from './gateway/chat-ws.adapter.js';
 import { UpgradeLimiter } from './throttle/upgrade-limiter.js';
 
 export const API_PREFIX = 'api/v1';
-
-/** Response headers a browser client may read (CORS). */
-const EXPOSED_HEADERS = [
-  'X-Request-Id',
-  'Retry-After',
-  'X-RateLimit-Limit',
-  'X-RateLimit-Remaining',
-  'X-RateLimit-Reset',
-  'WWW-Authenticate',
-];
 
 /**
  * Header names are written in lower case, as Fastify stores and sends them: a mixed-case
@@ -76,9 +67,13 @@ export async function createApp(env: Env): Promise<NestFastifyApplication> {
   app.useLogger(app.get(PinoNestLogger));
   const fastify = app.getHttpAdapter().getInstance();
 
-  // onSend, not onRequest: it also covers answers other hooks send early (CORS preflight).
+  // CORS on every answer Fastify sends, and a preflight route (src/common/http/cors.ts).
+  const cors = new Cors(env.CORS_ORIGINS);
+  cors.register(fastify);
+  // onSend, not onRequest: it also covers answers sent before or without a handler (404, 413, 415, preflights).
   fastify.addHook('onSend', (req: FastifyRequest, reply: FastifyReply, payload: unknown, done) => {
     void reply.header(REQUEST_ID_HEADER, req.id);
+    cors.apply(req, reply);
     drainRefusedBody(req, reply);
     done(null, payload);
   });
@@ -87,21 +82,6 @@ export async function createApp(env: Env): Promise<NestFastifyApplication> {
 
   app.useWebSocketAdapter(new ChatWsAdapter(app, { env, limiter: app.get(UpgradeLimiter) }));
   app.setGlobalPrefix(API_PREFIX, { exclude: ['health', 'health/ready', 'metrics'] });
-  const origins = env.CORS_ORIGINS.split(',').map((o) => o.trim()).filter((o) => o !== '');
-  app.enableCors({
-    origin: origins.includes('*') ? '*' : origins,
-    // Joined once here: given as a list, @fastify/cors would join it on every request.
-    exposedHeaders: EXPOSED_HEADERS.join(', '),
-    // An OPTIONS without Origin or Access-Control-Request-Method is answered as a preflight (204), not
-    // with @fastify/cors' text/plain 400 (test/e2e/cors.e2e-spec.ts).
-    strictPreflight: false,
-    // Before the body is read, so that every answer but a malformed URL carries the headers (400, 413
-    // and 415 from the body parser included). Not onRequest: there Nest runs the hook inside one of
-    // its own and then copies every CORS header onto the raw response as well, on every request, for
-    // the sake of Nest middleware, which Parley has none of.
-    hook: 'preParsing',
-  });
-
   const document = SwaggerModule.createDocument(
     app,
     new DocumentBuilder()

@@ -6,6 +6,7 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { RawData, WebSocket, WebSocketServer } from 'ws';
 import { DomainError } from '../common/errors/domain-error.js';
+import { corsOrigins } from '../common/http/cors.js';
 import { refuseOnSocket as refuse } from '../common/http/raw-error.js';
 import { type Env, parseTrustProxy } from '../config/env.schema.js';
 import type { UpgradeLimiter } from '../throttle/upgrade-limiter.js';
@@ -42,7 +43,7 @@ export interface ChatWsAdapterOptions {
  */
 export class ChatWsAdapter extends WsAdapter {
   private readonly trust?: (addr: string, i: number) => boolean;
-  private readonly origins: Set<string> | undefined;
+  private readonly origins: ReadonlySet<string> | undefined;
   private readonly listeners = new Map<Server, (req: IncomingMessage, socket: Duplex, head: Buffer) => void>();
 
   constructor(
@@ -52,8 +53,7 @@ export class ChatWsAdapter extends WsAdapter {
     super(app);
     const { env } = options;
     if (env.TRUST_PROXY) this.trust = proxyAddr.compile(parseTrustProxy(env.TRUST_PROXY));
-    const origins = env.CORS_ORIGINS.split(',').map((o) => o.trim()).filter((o) => o !== '');
-    this.origins = origins.includes('*') ? undefined : new Set(origins);
+    this.origins = corsOrigins(env.CORS_ORIGINS);
   }
 
   override create(port: number, options: Record<string, unknown> & { path?: string } = {}) {
