@@ -4,7 +4,6 @@ import {
   type ThrottlerGetTrackerFunction,
   ThrottlerGuard,
   type ThrottlerOptions,
-  type ThrottlerRequest,
 } from '@nestjs/throttler';
 import { identityOf } from '../auth/identity.js';
 import { API_THROTTLER } from './upgrade-limiter.js';
@@ -16,13 +15,18 @@ interface Counted {
   reset: number;
 }
 
-const counted = new WeakMap<object, Counted>();
-
 type Resolvable<T> = T | ((context: ExecutionContext) => T | Promise<T>);
+
+/** What the rate-limit headers of one answer report so far. */
+interface Reported {
+  last?: Counted;
+}
 
 /** One throttler as it applies to one route: decorators and defaults resolved once. */
 interface RoutePlan {
   throttler: ThrottlerOptions;
+  /** The throttler's name (API_THROTTLER when it has none). */
+  name: string;
   skip: boolean;
   skipIf?: (context: ExecutionContext) => boolean;
   limit: Resolvable<number>;
@@ -78,25 +82,78 @@ export class ApiThrottlerGuard extends ThrottlerGuard {
    *
    * The same decisions as ThrottlerGuard.canActivate, but the route's
    * @SkipThrottle / @Throttle metadata is read once per handler, not five
-   * reflector lookups per throttler on every request.
+   * reflector lookups per throttler on every request, and the budgets are counted
+   * one after the other by promise callbacks, not by three nested async layers per
+   * budget (ThrottlerGuard's canActivate, handleRequest and the storage's increment):
+   * with one budget, the answer is one callback after the storage's reply.
    */
-  override async canActivate(context: ExecutionContext): Promise<boolean> {
+  override canActivate(context: ExecutionContext): Promise<boolean> {
+    const http = context.switchToHttp();
+    const req = http.getRequest<Record<string, unknown>>();
+    const res = http.getResponse<Record<string, unknown>>();
+    const reported: Reported = {};
+    let counting: Promise<boolean> | undefined;
     for (const plan of this.planFor(context)) {
       if (plan.skip || plan.skipIf?.(context)) continue;
-      // Plain numbers (the usual case) are used as they are: no await, no promise per request.
-      const ttl = typeof plan.ttl === 'number' ? plan.ttl : await resolve(context, plan.ttl);
-      const blockDuration = plan.blockDuration ?? ttl;
-      await this.handleRequest({
-        context,
-        throttler: plan.throttler,
-        limit: typeof plan.limit === 'number' ? plan.limit : await resolve(context, plan.limit),
-        ttl,
-        blockDuration: typeof blockDuration === 'number' ? blockDuration : await resolve(context, blockDuration),
-        getTracker: plan.getTracker,
-        generateKey: plan.generateKey,
-      });
+      counting =
+        counting === undefined
+          ? this.count(plan, context, req, res, reported)
+          : counting.then(() => this.count(plan, context, req, res, reported));
     }
-    return true;
+    return counting ?? Promise.resolve(true);
+  }
+
+  /** One budget: its numbers, then the tracker (both usually plain values, used without a turn). */
+  private count(
+    plan: RoutePlan,
+    context: ExecutionContext,
+    req: Record<string, unknown>,
+    res: Record<string, unknown>,
+    reported: Reported,
+  ): Promise<boolean> {
+    const { ttl, limit, blockDuration = ttl } = plan;
+    if (typeof ttl !== 'number' || typeof limit !== 'number' || typeof blockDuration !== 'number') {
+      // @Throttle with functions: resolved per request.
+      return Promise.all([resolve(context, ttl), resolve(context, limit), resolve(context, blockDuration)]).then(
+        ([t, l, b]) => this.count({ ...plan, ttl: t, limit: l, blockDuration: b }, context, req, res, reported),
+      );
+    }
+    // The trackers are synchronous (ipTracker, subTracker): no await, no extra turn per request.
+    const tracked = plan.getTracker(req, context);
+    return typeof tracked === 'string'
+      ? this.hit(plan, ttl, limit, blockDuration, context, res, reported, tracked)
+      : tracked.then((tracker) => this.hit(plan, ttl, limit, blockDuration, context, res, reported, tracker));
+  }
+
+  /** The storage round trip, then the rate-limit headers (the tighter budget's) or the 429. */
+  private hit(
+    plan: RoutePlan,
+    ttl: number,
+    limit: number,
+    blockDuration: number,
+    context: ExecutionContext,
+    res: Record<string, unknown>,
+    reported: Reported,
+    tracker: string,
+  ): Promise<boolean> {
+    const key = plan.generateKey(context, tracker, plan.name);
+    return this.storageService.increment(key, ttl, limit, blockDuration, plan.name).then((r) => {
+      const before = reported.last;
+      if (r.isBlocked) {
+        this.setResponseHeader(res, HEADER.retryAfter, r.timeToBlockExpire);
+        // An earlier budget already set the headers for this request: they now say this one is spent.
+        if (before) this.report(res, { limit, remaining: 0, reset: Math.max(before.reset, r.timeToExpire) });
+        return this.throwThrottlingException(context, { limit, ttl, key, tracker, ...r }).then(() => false);
+      }
+      const now: Counted = { limit, remaining: Math.max(0, limit - r.totalHits), reset: r.timeToExpire };
+      const tighter =
+        !before || now.remaining < before.remaining || (now.remaining === before.remaining && now.reset > before.reset);
+      if (tighter) {
+        reported.last = now;
+        this.report(res, now);
+      }
+      return true;
+    });
   }
 
   private planFor(context: ExecutionContext): RoutePlan[] {
@@ -109,6 +166,7 @@ export class ApiThrottlerGuard extends ThrottlerGuard {
       const name = throttler.name ?? API_THROTTLER;
       return {
         throttler,
+        name,
         skip: meta<boolean>(META.skip, name) === true,
         skipIf: throttler.skipIf ?? this.commonOptions.skipIf,
         limit: meta<Resolvable<number>>(META.limit, name) ?? throttler.limit,
@@ -135,30 +193,7 @@ export class ApiThrottlerGuard extends ThrottlerGuard {
     return Promise.resolve(ipTracker(req));
   }
 
-  protected override async handleRequest(props: ThrottlerRequest): Promise<boolean> {
-    const { context, limit, ttl, throttler, blockDuration, getTracker, generateKey } = props;
-    const { req, res } = this.getRequestResponse(context);
-    // The trackers are synchronous (ipTracker, subTracker): no await, no extra turn per request.
-    const tracked = getTracker(req, context);
-    const tracker = typeof tracked === 'string' ? tracked : await tracked;
-    const key = generateKey(context, tracker, throttler.name ?? API_THROTTLER);
-    const r = await this.storageService.increment(key, ttl, limit, blockDuration, throttler.name ?? API_THROTTLER);
-    const before = counted.get(req);
-    if (r.isBlocked) {
-      this.setResponseHeader(res, HEADER.retryAfter, r.timeToBlockExpire);
-      // An earlier budget already set the headers for this request: they now say this one is spent.
-      if (before) this.report(res, req, { limit, remaining: 0, reset: Math.max(before.reset, r.timeToExpire) });
-      await this.throwThrottlingException(context, { limit, ttl, key, tracker, ...r });
-    }
-    const now: Counted = { limit, remaining: Math.max(0, limit - r.totalHits), reset: r.timeToExpire };
-    const tighter =
-      !before || now.remaining < before.remaining || (now.remaining === before.remaining && now.reset > before.reset);
-    if (tighter) this.report(res, req, now);
-    return true;
-  }
-
-  private report(res: Record<string, unknown>, req: object, c: Counted): void {
-    counted.set(req, c);
+  private report(res: Record<string, unknown>, c: Counted): void {
     this.setResponseHeader(res, HEADER.limit, c.limit);
     this.setResponseHeader(res, HEADER.remaining, c.remaining);
     this.setResponseHeader(res, HEADER.reset, c.reset);

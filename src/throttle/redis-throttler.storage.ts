@@ -39,7 +39,7 @@ return {hits, left, 0, 0}
 export class RedisThrottlerStorage implements ThrottlerStorage {
   constructor(private readonly redis: RedisClient) {}
 
-  async increment(
+  increment(
     key: string,
     ttl: number,
     limit: number,
@@ -47,14 +47,15 @@ export class RedisThrottlerStorage implements ThrottlerStorage {
     throttlerName: string,
   ): Promise<ThrottlerStorageRecord> {
     const base = redisKeys.rateLimit(`{${throttlerName}:${key}}`);
-    const [hits, left, blocked, blockLeft] = await hit
-      .run(this.redis, [base, `${base}:blocked`], [ttl, limit, blockDuration || ttl])
-      .catch(rethrowStorage);
-    return {
-      totalHits: hits,
-      timeToExpire: Math.ceil(left / 1000),
-      isBlocked: blocked === 1,
-      timeToBlockExpire: Math.ceil(blockLeft / 1000),
-    };
+    // A callback, not an async layer: one promise less on every API request.
+    return hit.run(this.redis, [base, `${base}:blocked`], [ttl, limit, blockDuration || ttl]).then(
+      ([hits, left, blocked, blockLeft]) => ({
+        totalHits: hits,
+        timeToExpire: Math.ceil(left / 1000),
+        isBlocked: blocked === 1,
+        timeToBlockExpire: Math.ceil(blockLeft / 1000),
+      }),
+      rethrowStorage,
+    );
   }
 }
