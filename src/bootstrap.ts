@@ -11,6 +11,7 @@ import { answerClientError } from './common/http/client-error.js';
 import { Cors } from './common/http/cors.js';
 import { drainRefusedBody } from './common/http/refused-body.js';
 import { type Env, parseTrustProxy } from './config/env.schema.js';
+import { ChatGateway } from './gateway/chat.gateway.js';
 import { ChatWsAdapter } from './gateway/chat-ws.adapter.js';
 import { UpgradeLimiter } from './throttle/upgrade-limiter.js';
 
@@ -80,7 +81,9 @@ export async function createApp(env: Env): Promise<NestFastifyApplication> {
   // JSON only: a text/plain body is a 415, not a string for the validator.
   fastify.removeContentTypeParser(['text/plain']);
 
-  app.useWebSocketAdapter(new ChatWsAdapter(app, { env, limiter: app.get(UpgradeLimiter) }));
+  app.useWebSocketAdapter(
+    new ChatWsAdapter(app, { env, limiter: app.get(UpgradeLimiter), gateway: () => app.get(ChatGateway) }),
+  );
   app.setGlobalPrefix(API_PREFIX, { exclude: ['health', 'health/ready', 'metrics'] });
   const document = SwaggerModule.createDocument(
     app,

@@ -10,6 +10,7 @@ import { corsOrigins } from '../common/http/cors.js';
 import { refuseOnSocket as refuse } from '../common/http/raw-error.js';
 import { type Env, parseTrustProxy } from '../config/env.schema.js';
 import type { UpgradeLimiter } from '../throttle/upgrade-limiter.js';
+import { directFrameHandlers, type FrameHandler } from './direct-handlers.js';
 import { FrameRateLimiter } from './frame-rate-limiter.js';
 import { routeFrame, sendError } from './frames.js';
 import { gateOf } from './socket-gate.js';
@@ -28,6 +29,8 @@ export interface ChatUpgradeRequest extends IncomingMessage {
 export interface ChatWsAdapterOptions {
   env: Env;
   limiter: UpgradeLimiter;
+  /** The gateway, for calling its frame handlers directly (`directFrameHandlers`); asked on the first connection. */
+  gateway?: () => object;
 }
 
 /**
@@ -45,6 +48,8 @@ export class ChatWsAdapter extends WsAdapter {
   private readonly trust?: (addr: string, i: number) => boolean;
   private readonly origins: ReadonlySet<string> | undefined;
   private readonly listeners = new Map<Server, (req: IncomingMessage, socket: Duplex, head: Buffer) => void>();
+  /** The gateway's handlers called without Nest's per-message wrapper; null where that is not the same behaviour. */
+  private direct?: Map<string, FrameHandler> | null;
 
   constructor(
     app: INestApplicationContext,
@@ -127,7 +132,13 @@ export class ChatWsAdapter extends WsAdapter {
     handlers: MessageMappingProperties[],
     _transform: unknown,
   ): void {
-    const byEvent = new Map(handlers.map((h) => [h.message as string, h.callback]));
+    const direct = this.directHandlers();
+    const byEvent = new Map(
+      handlers.map((h): [string, (data: Record<string, unknown>) => unknown] => {
+        const handler = direct?.get(h.message as string);
+        return [h.message as string, handler ? (data) => handler(client, data) : h.callback];
+      }),
+    );
     const { WS_RATE_LIMIT, WS_RATE_TTL } = this.options.env;
     const budget = new FrameRateLimiter(WS_RATE_LIMIT, WS_RATE_TTL * 1000);
     const handle = (data: RawData, isBinary: boolean) => {
@@ -142,7 +153,7 @@ export class ChatWsAdapter extends WsAdapter {
       if ('error' in frame) return sendError(client, frame.error);
       const callback = byEvent.get(frame.event);
       if (!callback) return sendError(client, 'Unknown message type');
-      // Nest's wrapper runs the gateway's filters on a throw or a rejection.
+      // A direct handler, like Nest's wrapper, sends what the gateway throws through its filter.
       void Promise.resolve(callback(frame.data)).catch((err: unknown) => this.logger.error(err));
     };
     const gate = gateOf(client);
@@ -157,6 +168,15 @@ export class ChatWsAdapter extends WsAdapter {
       queue = null;
       if (open) for (const [data, isBinary] of waiting) handle(data, isBinary);
     });
+  }
+
+  private directHandlers(): Map<string, FrameHandler> | undefined {
+    if (this.direct === undefined) {
+      const gateway = this.options.gateway?.();
+      this.direct = (gateway && directFrameHandlers(gateway)) ?? null;
+      if (gateway && !this.direct) this.logger.log('frames go through Nest\'s handler wrapper (the gateway has enhancers)');
+    }
+    return this.direct ?? undefined;
   }
 
   /** Closes what the gateway's shutdown left open with 1001, then the server. */

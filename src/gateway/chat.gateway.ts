@@ -8,8 +8,6 @@ import {
 } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import {
-  ConnectedSocket,
-  MessageBody,
   type OnGatewayConnection,
   type OnGatewayDisconnect,
   SubscribeMessage,
@@ -101,8 +99,10 @@ export class ChatGateway
     this.pendingLeaves.add(leaving);
   }
 
+  // The frame handlers take (socket, frame) without parameter decorators: the adapter calls them
+  // directly, without Nest's per-message wrapper (see directFrameHandlers).
   @SubscribeMessage('message')
-  async onMessage(@ConnectedSocket() ws: WebSocket, @MessageBody() frame: Record<string, unknown>): Promise<void> {
+  async onMessage(ws: WebSocket, frame: Record<string, unknown>): Promise<void> {
     const conn = this.connections.get(ws);
     if (!conn || conn.state !== 'live') return;
     if (frame.user_id !== undefined && frame.user_id !== conn.userId) {
@@ -121,7 +121,7 @@ export class ChatGateway
   }
 
   @SubscribeMessage('typing')
-  async onTyping(@ConnectedSocket() ws: WebSocket): Promise<void> {
+  async onTyping(ws: WebSocket): Promise<void> {
     const conn = this.connections.get(ws);
     if (!conn || conn.state !== 'live') return;
     const now = Date.now();

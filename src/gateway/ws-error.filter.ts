@@ -10,7 +10,11 @@ export class WsErrorFilter implements WsExceptionFilter {
   private readonly logger = new Logger('WebSocket');
 
   catch(exception: unknown, host: ArgumentsHost): void {
-    const ws = host.switchToWs().getClient<WebSocket>();
+    this.send(host.switchToWs().getClient<WebSocket>(), exception);
+  }
+
+  /** The error frame for what a frame handler threw (also called by the adapter, see `directFrameHandlers`). */
+  send(ws: WebSocket, exception: unknown): void {
     if (exception instanceof DomainError) return sendError(ws, exception.message);
     if (exception instanceof WsException) return sendError(ws, String(exception.message));
     this.logger.error(exception instanceof Error ? (exception.stack ?? exception.message) : String(exception));
