@@ -23,7 +23,7 @@ const ENHANCERS = [GUARDS_METADATA, INTERCEPTORS_METADATA, PIPES_METADATA] as co
  * For every frame Nest's wrapper runs the exception-handling proxy, the guards and
  * interceptors passes and a parameter pass (a promise per parameter and a `Promise.all`,
  * even with no pipe and no parameter decorator): in the 100-room bench 4.4 KB of the 22 KB
- * allocated per message and ≈6 % of the instructions per delivery (docs/performance.md,
+ * allocated per message and ≈5 % of the instructions per delivery (docs/performance.md,
  * change 16). With no guard, interceptor or pipe on the gateway or the method, no
  * parameter decorator (the method takes `(socket, frame)`, Nest's own default order) and
  * `WsErrorFilter` as the only filter, calling the method and sending what it throws
