@@ -34,4 +34,13 @@ export abstract class MessagesRepository {
    * the retained window, read atomically.
    */
   abstract range(roomId: string, fromSeq: number, toSeq: number, limit: number): Promise<SeqRange>;
+
+  /**
+   * The same messages as `range(...).page`, as the text of one JSON array (`[m1,m2,...]`,
+   * `[]` for none): what `GET /messages` answers. A driver that can join the stored
+   * bytes without decoding them overrides this (the Redis one does).
+   */
+  rangeJson(roomId: string, fromSeq: number, toSeq: number, limit: number): Promise<Buffer> {
+    return this.range(roomId, fromSeq, toSeq, limit).then(({ page }) => Buffer.from(`[${page.join(',')}]`));
+  }
 }

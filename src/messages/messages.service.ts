@@ -92,8 +92,11 @@ export class MessagesService {
     return result;
   }
 
-  /** GET /messages: the last `limit`, or the page just before / after a message id. Oldest first. */
-  async list(roomId: string, query: PageQuery): Promise<MessagePage> {
+  /**
+   * GET /messages: the last `limit`, or the page just before / after a message id, oldest
+   * first, as the JSON array the route answers.
+   */
+  async list(roomId: string, query: PageQuery): Promise<Buffer> {
     if (!this.rooms.isKnown(roomId)) await this.rooms.assertExists(roomId);
     const { limit, before, after } = query;
     if (before !== undefined && after !== undefined) {
@@ -101,13 +104,13 @@ export class MessagesService {
     }
     if (before !== undefined) {
       const seq = this.cursor(roomId, 'before', before);
-      return (await this.messages.range(roomId, seq - limit, seq - 1, limit)).page;
+      return this.messages.rangeJson(roomId, seq - limit, seq - 1, limit);
     }
     if (after !== undefined) {
       const seq = this.cursor(roomId, 'after', after);
-      return (await this.messages.range(roomId, seq + 1, seq + limit, limit)).page;
+      return this.messages.rangeJson(roomId, seq + 1, seq + limit, limit);
     }
-    return (await this.messages.range(roomId, 1, Number.MAX_SAFE_INTEGER, limit)).page;
+    return this.messages.rangeJson(roomId, 1, Number.MAX_SAFE_INTEGER, limit);
   }
 
   /**

@@ -12,11 +12,23 @@ export class RedisScript<TResult> {
   ) {}
 
   run(redis: RedisClient, keys: string[], args: (string | number)[]): Promise<TResult> {
-    const client = redis as unknown as Record<string, (...a: (string | number)[]) => Promise<TResult>>;
+    return this.command(redis, this.name)(...keys, ...args) as Promise<TResult>;
+  }
+
+  /**
+   * The same call with bulk replies as Buffers, not decoded to strings (ioredis' `<name>Buffer`
+   * twin of a defined command): for replies that are passed on as bytes.
+   */
+  runBuffer<TBufferResult>(redis: RedisClient, keys: string[], args: (string | number)[]): Promise<TBufferResult> {
+    return this.command(redis, `${this.name}Buffer`)(...keys, ...args) as Promise<TBufferResult>;
+  }
+
+  private command(redis: RedisClient, name: string): (...a: (string | number)[]) => Promise<unknown> {
+    const client = redis as unknown as Record<string, (...a: (string | number)[]) => Promise<unknown>>;
     if (typeof client[this.name] !== 'function') {
       redis.defineCommand(this.name, { numberOfKeys: this.numberOfKeys, lua: this.lua });
     }
-    return client[this.name](...keys, ...args);
+    return client[name].bind(client);
   }
 }
 

@@ -207,6 +207,36 @@ describeContract('MessagesRepository contract', { memory: memoryDriver, redis: r
     });
   });
 
+  describe('rangeJson (the GET /messages answer)', () => {
+    it('is the same messages as range(), as the bytes of one JSON array', async () => {
+      await send(msg('room-a', '👋🏽 héllo 𝄞 "quoted" \\ \n 日本語'));
+      await appendMany('room-a', 4);
+      for (const [from, to, limit] of [
+        [1, Number.MAX_SAFE_INTEGER, 3],
+        [1, Number.MAX_SAFE_INTEGER, 50],
+        [2, 4, 50],
+        [5, 5, 1],
+      ]) {
+        const { page } = await t.repo.range('room-a', from, to, limit);
+        const json = await t.repo.rangeJson('room-a', from, to, limit);
+        expect({ range: [from, to, limit], json: json.toString('utf8') }).toEqual({
+          range: [from, to, limit],
+          json: `[${page.join(',')}]`,
+        });
+        expect(json.length).toBe(Buffer.byteLength(`[${page.join(',')}]`));
+      }
+      expect((JSON.parse((await t.repo.rangeJson('room-a', 1, 1, 1)).toString()) as Message[])[0].content).toBe(
+        '👋🏽 héllo 𝄞 "quoted" \\ \n 日本語',
+      );
+    });
+
+    it('is [] for a room without messages and for a range past the newest', async () => {
+      await appendMany('room-a', 2);
+      expect((await t.repo.rangeJson('room-empty', 1, Number.MAX_SAFE_INTEGER, 50)).toString()).toBe('[]');
+      expect((await t.repo.rangeJson('room-a', 3, 10, 50)).toString()).toBe('[]');
+    });
+  });
+
   describe('retention', () => {
     it('keeps exactly the newest N messages of a room', async () => {
       t.repo = await t.driver.fresh({ retention: 5 });

@@ -52,7 +52,7 @@ describe(MessagesService.name, () => {
   });
 
   const stored = async (roomId = f.roomId): Promise<Message[]> =>
-    (await f.service.list(roomId, { limit: 200 })).map((j) => JSON.parse(j) as Message);
+    JSON.parse((await f.service.list(roomId, { limit: 200 })).toString()) as Message[];
 
   /** MessagesService.send(), with the answered JSON text parsed too. */
   async function send(input: SendInput): Promise<{ json: string; message: Message; duplicate: boolean }> {
@@ -221,13 +221,13 @@ describe(MessagesService.name, () => {
   describe('list', () => {
     it('answers the last `limit` messages, oldest first', async () => {
       const all = await sendMany(8);
-      const page = (await f.service.list(f.roomId, { limit: 3 })).map((j) => JSON.parse(j) as Message);
+      const page = JSON.parse((await f.service.list(f.roomId, { limit: 3 })).toString()) as Message[];
       expect(page).toEqual(all.slice(5));
       await expect(stored()).resolves.toEqual(all);
     });
 
     it('answers an empty page for a room without messages', async () => {
-      await expect(f.service.list(f.roomId, { limit: 50 })).resolves.toEqual([]);
+      expect((await f.service.list(f.roomId, { limit: 50 })).toString()).toBe('[]');
     });
 
     it('keeps rooms apart', async () => {
@@ -239,20 +239,20 @@ describe(MessagesService.name, () => {
 
     it('answers the `limit` messages just older than `before`', async () => {
       const all = await sendMany(10);
-      const page = (await f.service.list(f.roomId, { limit: 3, before: all[6].id })).map((j) => JSON.parse(j));
+      const page = JSON.parse((await f.service.list(f.roomId, { limit: 3, before: all[6].id })).toString()) as Message[];
       expect(page).toEqual(all.slice(3, 6));
-      const head = (await f.service.list(f.roomId, { limit: 5, before: all[2].id })).map((j) => JSON.parse(j));
+      const head = JSON.parse((await f.service.list(f.roomId, { limit: 5, before: all[2].id })).toString()) as Message[];
       expect(head).toEqual(all.slice(0, 2));
-      await expect(f.service.list(f.roomId, { limit: 5, before: all[0].id })).resolves.toEqual([]);
+      expect((await f.service.list(f.roomId, { limit: 5, before: all[0].id })).toString()).toBe('[]');
     });
 
     it('answers the `limit` messages just newer than `after`', async () => {
       const all = await sendMany(10);
-      const page = (await f.service.list(f.roomId, { limit: 3, after: all[2].id })).map((j) => JSON.parse(j));
+      const page = JSON.parse((await f.service.list(f.roomId, { limit: 3, after: all[2].id })).toString()) as Message[];
       expect(page).toEqual(all.slice(3, 6));
-      const tail = (await f.service.list(f.roomId, { limit: 5, after: all[7].id })).map((j) => JSON.parse(j));
+      const tail = JSON.parse((await f.service.list(f.roomId, { limit: 5, after: all[7].id })).toString()) as Message[];
       expect(tail).toEqual(all.slice(8));
-      await expect(f.service.list(f.roomId, { limit: 5, after: all[9].id })).resolves.toEqual([]);
+      expect((await f.service.list(f.roomId, { limit: 5, after: all[9].id })).toString()).toBe('[]');
     });
 
     it('refuses before and after together', async () => {
