@@ -5,14 +5,18 @@ import type { RedisClient } from './storage.tokens.js';
  * and falls back to EVAL once per connection, so each call is one round trip.
  */
 export class RedisScript<TResult> {
+  private readonly bufferName: string;
+
   constructor(
     private readonly name: string,
     private readonly numberOfKeys: number,
     private readonly lua: string,
-  ) {}
+  ) {
+    this.bufferName = `${name}Buffer`;
+  }
 
   run(redis: RedisClient, keys: string[], args: (string | number)[]): Promise<TResult> {
-    return this.command(redis, this.name)(...keys, ...args) as Promise<TResult>;
+    return this.call(redis, this.name, keys, args) as Promise<TResult>;
   }
 
   /**
@@ -20,15 +24,15 @@ export class RedisScript<TResult> {
    * twin of a defined command): for replies that are passed on as bytes.
    */
   runBuffer<TBufferResult>(redis: RedisClient, keys: string[], args: (string | number)[]): Promise<TBufferResult> {
-    return this.command(redis, `${this.name}Buffer`)(...keys, ...args) as Promise<TBufferResult>;
+    return this.call(redis, this.bufferName, keys, args) as Promise<TBufferResult>;
   }
 
-  private command(redis: RedisClient, name: string): (...a: (string | number)[]) => Promise<unknown> {
+  private call(redis: RedisClient, name: string, keys: string[], args: (string | number)[]): Promise<unknown> {
     const client = redis as unknown as Record<string, (...a: (string | number)[]) => Promise<unknown>>;
     if (typeof client[this.name] !== 'function') {
       redis.defineCommand(this.name, { numberOfKeys: this.numberOfKeys, lua: this.lua });
     }
-    return client[name].bind(client);
+    return client[name](...keys, ...args);
   }
 }
 
