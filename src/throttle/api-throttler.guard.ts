@@ -22,6 +22,13 @@ interface Reported {
   last?: Counted;
 }
 
+/** A budget's numbers, as counted for one request. */
+interface Budget {
+  ttl: number;
+  limit: number;
+  blockDuration: number;
+}
+
 /** One throttler as it applies to one route: decorators and defaults resolved once. */
 interface RoutePlan {
   throttler: ThrottlerOptions;
@@ -32,6 +39,8 @@ interface RoutePlan {
   limit: Resolvable<number>;
   ttl: Resolvable<number>;
   blockDuration?: Resolvable<number>;
+  /** The budget when all three are plain numbers (the usual case): no resolving per request. */
+  fixed?: Budget;
   getTracker: ThrottlerGetTrackerFunction;
   generateKey: ThrottlerGenerateKeyFunction;
 }
@@ -111,26 +120,25 @@ export class ApiThrottlerGuard extends ThrottlerGuard {
     res: Record<string, unknown>,
     reported: Reported,
   ): Promise<boolean> {
-    const { ttl, limit, blockDuration = ttl } = plan;
-    if (typeof ttl !== 'number' || typeof limit !== 'number' || typeof blockDuration !== 'number') {
+    const budget = plan.fixed;
+    if (budget === undefined) {
       // @Throttle with functions: resolved per request.
+      const { ttl, limit, blockDuration = ttl } = plan;
       return Promise.all([resolve(context, ttl), resolve(context, limit), resolve(context, blockDuration)]).then(
-        ([t, l, b]) => this.count({ ...plan, ttl: t, limit: l, blockDuration: b }, context, req, res, reported),
+        ([t, l, b]) => this.count({ ...plan, fixed: { ttl: t, limit: l, blockDuration: b } }, context, req, res, reported),
       );
     }
     // The trackers are synchronous (ipTracker, subTracker): no await, no extra turn per request.
     const tracked = plan.getTracker(req, context);
     return typeof tracked === 'string'
-      ? this.hit(plan, ttl, limit, blockDuration, context, res, reported, tracked)
-      : tracked.then((tracker) => this.hit(plan, ttl, limit, blockDuration, context, res, reported, tracker));
+      ? this.hit(plan, budget, context, res, reported, tracked)
+      : tracked.then((tracker) => this.hit(plan, budget, context, res, reported, tracker));
   }
 
   /** The storage round trip, then the rate-limit headers (the tighter budget's) or the 429. */
   private hit(
     plan: RoutePlan,
-    ttl: number,
-    limit: number,
-    blockDuration: number,
+    { ttl, limit, blockDuration }: Budget,
     context: ExecutionContext,
     res: Record<string, unknown>,
     reported: Reported,
@@ -164,7 +172,7 @@ export class ApiThrottlerGuard extends ThrottlerGuard {
     const meta = <T>(key: string, name: string) => this.reflector.getAllAndOverride<T | undefined>(key + name, targets);
     const plans = this.throttlers.map((throttler): RoutePlan => {
       const name = throttler.name ?? API_THROTTLER;
-      return {
+      const plan: RoutePlan = {
         throttler,
         name,
         skip: meta<boolean>(META.skip, name) === true,
@@ -179,6 +187,11 @@ export class ApiThrottlerGuard extends ThrottlerGuard {
           throttler.generateKey ??
           this.commonOptions.generateKey!,
       };
+      const { ttl, limit, blockDuration = ttl } = plan;
+      if (typeof ttl === 'number' && typeof limit === 'number' && typeof blockDuration === 'number') {
+        plan.fixed = { ttl, limit, blockDuration };
+      }
+      return plan;
     });
     this.plans.set(handler, plans);
     return plans;
