@@ -93,6 +93,13 @@ export class Env {
   @Transform(toInt) @IsInt() @Min(1) @Max(600)
   SHUTDOWN_TIMEOUT = 10;
 
+  /**
+   * Milliseconds between the samples of the event-loop-delay histogram behind /metrics'
+   * `parley_nodejs_eventloop_lag_*` figures. Its timer wakes the process at this rate even when idle.
+   */
+  @Transform(toInt) @IsInt() @Min(1) @Max(10_000)
+  METRICS_EVENT_LOOP_RESOLUTION_MS = 100;
+
   /** Seconds without a heartbeat after which an instance counts as dead and its presence is removed. */
   @Transform(toInt) @IsInt() @Min(3) @Max(600)
   INSTANCE_TTL = 30;

@@ -31,6 +31,7 @@ describe(validateEnv.name, () => {
       IDEMPOTENCY_TTL: 3600,
       SHUTDOWN_TIMEOUT: 10,
       REQUEST_TIMEOUT: 30,
+      METRICS_EVENT_LOOP_RESOLUTION_MS: 100,
     });
     expect(env.REDIS_URL).toBeUndefined();
     expect(env.TRUST_PROXY).toBeUndefined();
@@ -82,6 +83,8 @@ describe(validateEnv.name, () => {
     ['SHUTDOWN_TIMEOUT', 'soon'],
     ['REQUEST_TIMEOUT', '0'],
     ['REQUEST_TIMEOUT', '3601'],
+    ['METRICS_EVENT_LOOP_RESOLUTION_MS', '0'],
+    ['METRICS_EVENT_LOOP_RESOLUTION_MS', '10001'],
     ['NODE_ENV', 'staging'],
     ['LOG_LEVEL', 'verbose'],
     ['STORE', 'postgres'],

@@ -1,3 +1,5 @@
+import { jest } from '@jest/globals';
+import perfHooks from 'node:perf_hooks';
 import { ConfigService } from '@nestjs/config';
 import type { Env } from '../../src/config/env.schema.js';
 import { MetricsService } from '../../src/observability/metrics.service.js';
@@ -10,15 +12,31 @@ function series(m: Map<string, number>, name: string): Record<string, number> {
   return Object.fromEntries([...m].filter(([k]) => k.startsWith(`${name}{`)).map(([k, v]) => [k.slice(name.length), v]));
 }
 
-function metrics(): MetricsService {
-  const config = new ConfigService({ WS_MAX_BUFFERED: 1 << 20 }) as ConfigService<Env, true>;
-  return new MetricsService(new ConnectionHub(new MemoryRoomBroker(), config));
+function metrics(resolutionMs = 100): MetricsService {
+  const config = new ConfigService({ WS_MAX_BUFFERED: 1 << 20, METRICS_EVENT_LOOP_RESOLUTION_MS: resolutionMs }) as ConfigService<
+    Env,
+    true
+  >;
+  return new MetricsService(new ConnectionHub(new MemoryRoomBroker(), config), config);
 }
 
 const POSTED = '{method="POST",route="/api/v1/rooms",status="200"}';
 const MISSING = '{method="GET",route="/api/v1/rooms/:room_id",status="404"}';
 
 describe('MetricsService', () => {
+  it('samples the event-loop delay every METRICS_EVENT_LOOP_RESOLUTION_MS and reports it', async () => {
+    const monitor = jest.spyOn(perfHooks, 'monitorEventLoopDelay');
+    try {
+      const m = metrics(250);
+      expect(monitor.mock.calls.map(([options]) => options)).toEqual([{ resolution: 250 }]);
+      const text = parsePrometheus(await m.registry.metrics());
+      expect(text.has('parley_nodejs_eventloop_lag_p99_seconds')).toBe(true);
+      expect(text.has('parley_nodejs_eventloop_lag_max_seconds')).toBe(true);
+    } finally {
+      monitor.mockRestore();
+    }
+  });
+
   it('counts HTTP requests as the latency histogram counts them, per label set', async () => {
     const m = metrics();
     for (let i = 0; i < 3; i++) m.observeHttp('POST', '/api/v1/rooms', 200, 0.002);
