@@ -95,7 +95,8 @@ export class Env {
 
   /**
    * Milliseconds between the samples of the event-loop-delay histogram behind /metrics'
-   * `parley_nodejs_eventloop_lag_*` figures. Its timer wakes the process at this rate even when idle.
+   * `parley_nodejs_eventloop_lag_*` figures (each the delay beyond this interval). Its timer
+   * wakes the process at this rate even when idle.
    */
   @Transform(toInt) @IsInt() @Min(1) @Max(10_000)
   METRICS_EVENT_LOOP_RESOLUTION_MS = 100;

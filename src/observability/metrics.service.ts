@@ -1,8 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
 import type { Env } from '../config/env.schema.js';
 import { ConnectionHub } from '../realtime/connection-hub.js';
+import { registerProcessMetrics } from './event-loop-delay.js';
 import { storageFailures } from '../storage/storage-errors.js';
 import { type HistogramSeries, LeanHistogram } from './lean-histogram.js';
 
@@ -41,15 +42,11 @@ export class MetricsService {
   );
 
   constructor(hub: ConnectionHub, config: ConfigService<Env, true>) {
-    // The event-loop delay is sampled every METRICS_EVENT_LOOP_RESOLUTION_MS (100 by default, not
-    // prom-client's 10): its timer wakes the process at that rate even when idle, and at 50 a second
-    // it was ≈1.8 ms of CPU a second on an idle server and ≈2 % of the 100-room fan-out's
-    // (docs/performance.md, change 18). Stalls longer than the resolution are always seen.
-    collectDefaultMetrics({
-      register: this.registry,
-      prefix: 'parley_',
-      eventLoopMonitoringPrecision: config.get('METRICS_EVENT_LOOP_RESOLUTION_MS', { infer: true }),
-    });
+    // Node's process metrics. The event-loop delay is sampled every METRICS_EVENT_LOOP_RESOLUTION_MS
+    // (100 by default, not prom-client's 10): its timer wakes the process at that rate even when idle,
+    // and at 50 a second it was ≈1.8 ms of CPU a second on an idle server and ≈2 % of the 100-room
+    // fan-out's (docs/performance.md, change 18). Stalls longer than the interval are always seen.
+    registerProcessMetrics(this.registry, 'parley_', config.get('METRICS_EVENT_LOOP_RESOLUTION_MS', { infer: true }));
     const httpDuration = this.httpDuration;
     // The request count is the latency histogram's count per label set: one observation
     // per request, not a second label lookup for a counter that says the same.
