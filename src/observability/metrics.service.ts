@@ -3,7 +3,7 @@ import { ConfigService } from '@nestjs/config';
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { Env } from '../config/env.schema.js';
 import { ConnectionHub } from '../realtime/connection-hub.js';
-import { registerProcessMetrics } from './event-loop-delay.js';
+import { registerProcessMetrics } from './process-metrics.js';
 import { storageFailures } from '../storage/storage-errors.js';
 import { type HistogramSeries, LeanHistogram } from './lean-histogram.js';
 
