@@ -27,34 +27,50 @@ end
 `;
 
 /**
- * Store, trim and publish in one atomic step and one round trip. Redis' clock
- * stamps created_at, so it never runs backwards against the id order.
- *   KEYS: seq, messages, channel, idempotency key
- *   ARGV: id prefix, body, tail, retention, idempotency ttl (0 = none), publish command
- * Returns {1, json} when stored, {0, stored json} for a repeat.
+ * The store scripts of one repository: store, trim and publish in one atomic step and one
+ * round trip. Redis' clock stamps created_at, so it never runs backwards against the id
+ * order. The retention, the publish command and the idempotency TTL are the process'
+ * settings, written into the script text rather than sent with every message: each
+ * argument costs the client a conversion and the framing of one more bulk string, per
+ * message (docs/performance.md, change 19). The script names carry those settings, so
+ * repositories with other settings on the same client get scripts of their own.
  */
-const appendMessage = new RedisScript<[number, string]>(
-  'parleyAppendMessage',
-  4,
-  `${LUA_ISO}
-local ttl = tonumber(ARGV[5])
-if ttl > 0 then
-  local prev = redis.call('GET', KEYS[4])
-  if prev then return {0, prev} end
-end
+function appendScripts(options: RedisMessagesOptions): {
+  append: RedisScript<string>;
+  appendOnce: RedisScript<[number, string]>;
+} {
+  const { retention, publishCommand, idempotencyTtlSeconds: ttl } = options;
+  if (!Number.isSafeInteger(retention) || retention < 1) throw new Error(`retention must be a positive integer, not ${retention}`);
+  if (!Number.isSafeInteger(ttl) || ttl < 1) throw new Error(`idempotency TTL must be a positive integer, not ${ttl}`);
+  // Both: ARGV[1] the id prefix, ARGV[2] the body's middle fields; KEYS[1-3] seq, messages, channel.
+  // `tail` is the Lua expression that closes the JSON text after the created_at value's opening quote.
+  const store = (tail: string) => `
 local seq = redis.call('INCR', KEYS[1])
 local t = redis.call('TIME')
 local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local id = ARGV[1] .. string.format('%010d', seq)
-local at = iso(ms)
-local json = '{"id":"' .. id .. '",' .. ARGV[2] .. ',"created_at":"' .. at .. '"' .. ARGV[3] .. '}'
+local json = '{"id":"' .. ARGV[1] .. string.format('%010d', seq) .. '",' .. ARGV[2] .. ',"created_at":"' .. iso(ms) .. ${tail}
 redis.call('RPUSH', KEYS[2], json)
-redis.call('LTRIM', KEYS[2], -tonumber(ARGV[4]), -1)
-if ttl > 0 then redis.call('SET', KEYS[4], json, 'EX', ttl) end
-redis.call(ARGV[6], KEYS[3], 'm' .. seq .. '\\n' .. json)
+redis.call('LTRIM', KEYS[2], -${retention}, -1)
+redis.call('${publishCommand}', KEYS[3], 'm' .. seq .. '\\n' .. json)
+`;
+  const tag = `${retention}_${publishCommand}`;
+  return {
+    // Without a client_msg_id: answers the stored message's JSON.
+    append: new RedisScript<string>(`parleyAppend_${tag}`, 3, `${LUA_ISO}${store(`'"}'`)}return json\n`),
+    // With one (ARGV[3] its `,"client_msg_id":...` field, KEYS[4] its key): {1, json} when
+    // stored, {0, stored json} for a repeat within the TTL.
+    appendOnce: new RedisScript<[number, string]>(
+      `parleyAppendOnce_${tag}_${ttl}`,
+      4,
+      `${LUA_ISO}
+local prev = redis.call('GET', KEYS[4])
+if prev then return {0, prev} end
+${store(`'"' .. ARGV[3] .. '}'`)}redis.call('SET', KEYS[4], json, 'EX', ${ttl})
 return {1, json}
 `,
-);
+    ),
+  };
+}
 
 /**
  * The newest ARGV[3] messages with sequence in [ARGV[1], ARGV[2]], clipped to the
@@ -100,29 +116,37 @@ function jsonArray(items: Buffer[]): Buffer {
 }
 
 export class RedisMessagesRepository extends MessagesRepository {
+  private readonly scripts: ReturnType<typeof appendScripts>;
+
   constructor(
     private readonly redis: RedisClient,
-    private readonly options: RedisMessagesOptions,
+    options: RedisMessagesOptions,
   ) {
     super();
+    this.scripts = appendScripts(options);
   }
 
   async append(input: NewMessage): Promise<AppendResult> {
     const { body, tail } = messageBody(input);
     const roomId = input.roomId;
-    const idemKey =
-      input.clientMsgId === undefined
-        ? redisKeys.roomSeq(roomId) // unused when ttl is 0; any key of the room's slot will do
-        : redisKeys.idempotency(roomId, input.userId, input.clientMsgId);
-    const ttl = input.clientMsgId === undefined ? 0 : this.options.idempotencyTtlSeconds;
-    const reply = await appendMessage
-      .run(
+    const prefix = `${roomId}.`;
+    const seqKey = redisKeys.roomSeq(roomId);
+    const messagesKey = redisKeys.roomMessages(roomId);
+    const channel = redisKeys.roomChannel(roomId);
+    try {
+      if (input.clientMsgId === undefined) {
+        return { json: await this.scripts.append.run(this.redis, [seqKey, messagesKey, channel], [prefix, body]), duplicate: false };
+      }
+      const idemKey = redisKeys.idempotency(roomId, input.userId, input.clientMsgId);
+      const [stored, json] = await this.scripts.appendOnce.run(
         this.redis,
-        [redisKeys.roomSeq(roomId), redisKeys.roomMessages(roomId), redisKeys.roomChannel(roomId), idemKey],
-        [`${roomId}.`, body, tail, this.options.retention, ttl, this.options.publishCommand],
-      )
-      .catch(rethrowStorage);
-    return { json: reply[1], duplicate: reply[0] === 0 };
+        [seqKey, messagesKey, channel, idemKey],
+        [prefix, body, tail],
+      );
+      return { json, duplicate: stored === 0 };
+    } catch (err) {
+      return rethrowStorage(err);
+    }
   }
 
   async range(roomId: string, fromSeq: number, toSeq: number, limit: number): Promise<SeqRange> {
